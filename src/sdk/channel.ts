@@ -1,0 +1,90 @@
+import type { ZodType } from 'zod';
+import type { CountryCode } from '../domain/phone.ts';
+import type { Outcome, SourceRef } from './lead.ts';
+
+/** The exact request as it reached the gateway (or a poller). Never re-serialised. */
+export interface RawEvent {
+  method: string;
+  /** Path below `/hooks/<channel>/<sourceId>`, e.g. `/events/call` for Mango; `''` when none. */
+  subPath: string;
+  /** Lower-cased header names. */
+  headers: Readonly<Record<string, string>>;
+  query: Readonly<Record<string, string>>;
+  body: Buffer;
+  receivedAt: Date;
+  /** Client IP as seen by the gateway (behind a trusted proxy: X-Forwarded-For). */
+  ip?: string;
+}
+
+export type VerifyResult = { ok: true; detail?: string } | { ok: false; reason: string; status?: 401 | 403 };
+
+/** What the sender must get back besides a plain 200. */
+export interface IntakeReply {
+  status: number;
+  contentType?: string;
+  body: string;
+}
+
+/**
+ * How the gateway treats a decoded, validated request:
+ * - `event`: enqueue durably, then answer `reply` (or 200 `{"ok":true}`);
+ * - `handshake`: a vendor check (Tilda `test=test`, Zadarma `zd_echo`, Mango `/ping`): answer, enqueue nothing.
+ */
+export type IntakeDecision = { kind: 'event'; reply?: IntakeReply } | { kind: 'handshake'; reply: IntakeReply };
+
+export interface VerifyContext<Settings> {
+  settings: Settings;
+  /** The source's secret, resolved from env. Undefined only when the source has none configured. */
+  secret: string | undefined;
+  now: Date;
+}
+
+export interface NormaliseContext<Settings> {
+  source: SourceRef;
+  settings: Settings;
+  receivedAt: Date;
+  /** Region for numbers written without a country code. */
+  defaultRegion: CountryCode;
+  /** The request the payload came from (for IP, user agent, sub-path). */
+  raw: RawEvent;
+}
+
+export type ChannelKind = 'form' | 'telephony' | 'messenger' | 'email';
+
+export interface ChannelConnector<Payload = unknown, Settings = unknown> {
+  /** kebab-case; equals the folder name, the URL segment and the log label. */
+  id: string;
+  kind: ChannelKind;
+  /** Human name for logs, docs and the CRM source name. */
+  title: string;
+  /** Per-source settings (field-name maps, which form ids to accept…). Secrets are named by env var, never inline. */
+  settings: ZodType<Settings>;
+  /**
+   * `webhook`: arrives at `POST|GET /hooks/<id>/<sourceId>[/*]`. `poll`: a poller feeds RawEvents (IMAP).
+   * `secret`: where the generic check looks when the connector has no `verify` of its own.
+   */
+  intake: { mode: 'webhook' | 'poll'; methods?: readonly ('GET' | 'POST')[] };
+  /** When true, a source without a secret is a start-up error (signed providers). */
+  requiresSecret?: boolean;
+  /**
+   * Vendor-specific authentication over the raw bytes (Mango sign, Zadarma Signature, Telegram header).
+   * Pure; must fail closed when `ctx.secret` is set. Without it the gateway checks the generic
+   * `X-Leadgate-Secret` header or `?secret=` query.
+   */
+  verify?(e: RawEvent, ctx: VerifyContext<Settings>): VerifyResult;
+  /** Bytes → JS value (JSON, urlencoded with bracket keys, JSON inside a form field). Throws InputError. */
+  decode(e: RawEvent): unknown | Promise<unknown>;
+  /** Validates the decoded value; a failure becomes a 4xx naming the field. */
+  payload: ZodType<Payload>;
+  /** The sender's stable id for this delivery (idempotency key); undefined → hash of the body. */
+  eventId(p: Payload, e: RawEvent): string | undefined;
+  /** Handshakes and vendor-specific acknowledgements. Default: event + 200 `{"ok":true}`. */
+  decide?(p: Payload, e: RawEvent): IntakeDecision;
+  /** Pure: payload → outcomes. Runs in the worker from the stored raw event, so it can be replayed. */
+  normalise(p: Payload, ctx: NormaliseContext<Settings>): Outcome[];
+}
+
+/** Identity helper that keeps literal types and checks the object against the contract. */
+export function defineChannel<Payload, Settings>(c: ChannelConnector<Payload, Settings>): ChannelConnector<Payload, Settings> {
+  return c;
+}

@@ -1,0 +1,213 @@
+import type { ZodType } from 'zod';
+import type { Logger } from 'pino';
+import type { CrmFailure } from './errors.ts';
+import type { Attachment, CallEvent, Contact, Lead } from './lead.ts';
+import type { PhoneFormat } from '../domain/phone.ts';
+
+/** What the hub's HTTP client returns; the connector never builds its own client. */
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Record<string, string>;
+  data: T;
+}
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** Absolute URL, or a path joined to the account's base URL. */
+  url: string;
+  params?: Record<string, string | number | boolean | undefined>;
+  data?: unknown;
+  /** `json` (default) or `form` (application/x-www-form-urlencoded with PHP bracket keys). */
+  encoding?: 'json' | 'form';
+  headers?: Record<string, string>;
+  /** @defaultValue the account's `timeoutMs` (10 000) */
+  timeoutMs?: number;
+  /** Do not count against the account's rate limit (OAuth token endpoint on another host). */
+  unlimited?: boolean;
+}
+/**
+ * Thrown for any non-2xx answer or transport failure. `status` is undefined for network errors,
+ * `code` then holds `ETIMEDOUT`, `ECONNRESET`, `ECONNREFUSED`….
+ */
+export class HttpError extends Error {
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+  readonly headers: Record<string, string>;
+  readonly data: unknown;
+  readonly request: { method: string; url: string };
+  constructor(opts: { message: string; status?: number; code?: string; headers?: Record<string, string>; data?: unknown; request: { method: string; url: string } }) {
+    super(opts.message);
+    this.name = 'HttpError';
+    this.status = opts.status;
+    this.code = opts.code;
+    this.headers = opts.headers ?? {};
+    this.data = opts.data;
+    this.request = opts.request;
+  }
+}
+export interface HttpClient {
+  request<T = unknown>(req: HttpRequest): Promise<HttpResponse<T>>;
+}
+
+/** Tokens stored durably in Redis per account; rotated refresh tokens are saved before use. */
+export interface StoredTokens {
+  accessToken: string;
+  refreshToken?: string;
+  /** Unix ms. */
+  expiresAt?: number;
+  /** Unix ms the refresh token was issued (amoCRM refresh tokens live 3 months). */
+  refreshIssuedAt?: number;
+  extra?: Record<string, string>;
+}
+export interface CredentialStore {
+  get(): Promise<StoredTokens | null>;
+  put(t: StoredTokens): Promise<void>;
+  /** Runs `fn` under a Redis lock for this account so only one process refreshes. */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/** Everything a CRM connector may touch: it never creates its own HTTP client, queue or logger. */
+export interface CrmIO {
+  http: HttpClient;
+  log: Logger;
+  credentials: CredentialStore;
+  now(): Date;
+  /** A small Redis-backed key/value cache for this account (field catalogues, user maps). */
+  cache: { get(key: string): Promise<string | null>; set(key: string, value: string, ttlSec: number): Promise<void> };
+}
+
+/**
+ * Runs each write at most once per event. A step's result is saved in Redis before the next step runs,
+ * so a retry (or a second worker after a crash) resumes where the first stopped. `recover` is asked
+ * when a previous attempt began the step but crashed before saving its result: it looks the write up in
+ * the CRM (e.g. a lead created since `intentAt`) instead of writing twice.
+ */
+export interface StepJournal {
+  step<T>(name: string, run: () => Promise<T>, opts?: { recover?: (intentAt: Date) => Promise<T | undefined> }): Promise<T>;
+  /** Results saved so far (for receipts and tests). */
+  snapshot(): Promise<Record<string, unknown>>;
+}
+
+/** A value resolved from a mapping: CRM field target (code, id or name as the catalogue knows it) → value. */
+export interface MappedField {
+  entity: 'lead' | 'contact';
+  target: string;
+  value: string;
+}
+
+export interface FieldCatalogueEntry {
+  /** The key a mapping uses: amoCRM field code or id, Bitrix24 field name (`UTM_SOURCE`, `UF_CRM_…`). */
+  key: string;
+  entity: 'lead' | 'contact' | 'deal';
+  name: string;
+  type: string;
+  enums?: { id: string; value: string }[];
+}
+
+/** Live facts about the CRM account, loaded at start-up and checked against the mapping. */
+export interface AccountFacts {
+  fields: FieldCatalogueEntry[];
+  /** Human problems that must stop start-up (each names the fix). */
+  problems: string[];
+  /** Warnings for logs and /readyz (token expiring…). */
+  warnings: string[];
+  /** Free-form facts the connector keeps (pipeline ids, mode, source ids). */
+  meta: Record<string, unknown>;
+}
+
+export interface FollowUpTask {
+  text: string;
+  /** ISO time; computed from the event's receive time so a retry produces the same value. */
+  dueAt: string;
+  /** CRM user id; undefined → the lead's/contact's responsible user. */
+  responsibleUserId?: string;
+}
+
+/** What the pipeline asks a CRM connector to do with one normalised outcome. */
+export type DeliveryTask =
+  | {
+      kind: 'lead';
+      /** Stable key of this delivery (account + event + outcome index). */
+      key: string;
+      lead: Lead;
+      /** What to do when the contact already has an open lead. */
+      repeatPolicy: 'note-on-open-lead' | 'always-new';
+      /** Where the new lead goes: the CRM's incoming stage (default) or a named pipeline's first stage. */
+      placement: { kind: 'incoming' } | { kind: 'pipeline'; pipeline: string };
+      fields: MappedField[];
+      phoneFormat: PhoneFormat;
+      /** The whole inquiry, rendered for a note/comment. */
+      noteText: string;
+      task: FollowUpTask | null;
+      responsibleUserId?: string;
+      /** Lead id already bound to this conversation (Telegram chat, mail thread). */
+      threadLeadId?: string;
+    }
+  | {
+      kind: 'message';
+      key: string;
+      contact: Contact;
+      threadLeadId: string;
+      noteText: string;
+      attachments: Attachment[];
+    }
+  | {
+      kind: 'call';
+      key: string;
+      call: CallRecord;
+      /** A missed incoming call leaves this task; null otherwise. */
+      callbackTask: FollowUpTask | null;
+      phoneFormat: PhoneFormat;
+      fields: MappedField[];
+      sourceName: string;
+    };
+
+/** A call merged from all its events (see src/domain/call-merge.ts). */
+export interface CallRecord extends Omit<CallEvent, 'kind' | 'seq' | 'externalId'> {
+  state: 'ringing' | 'answered' | 'missed' | 'ended' | 'recorded';
+  eventIds: string[];
+}
+
+export interface DeliveryReceipt {
+  contactId?: string;
+  leadId?: string;
+  /** true when a new lead was opened; false when the inquiry went as a note on an existing one. */
+  createdLead: boolean;
+  noteId?: string;
+  taskId?: string;
+  url?: string;
+}
+
+export interface CallerInfo {
+  contactId: string;
+  name?: string;
+  company?: string;
+  responsibleUserId?: string;
+  responsibleName?: string;
+  openLeadId?: string;
+}
+
+export interface CrmConnector<Settings = unknown> {
+  id: string;
+  title: string;
+  /** Per-account settings (base URL, auth kind, env var names of secrets). */
+  settings: ZodType<Settings>;
+  /** Per-account request budget shared in Redis by every process. */
+  limits(s: Settings): { perSecond: number; burst: number };
+  /** Turns any thrown error (HttpError, vendor error body) into what the worker should do. */
+  classify(err: unknown): CrmFailure;
+  /** Adds auth to a request (and refreshes tokens through io.credentials when needed). */
+  authorize(io: CrmIO, s: Settings, req: HttpRequest): Promise<HttpRequest>;
+  /** Called once after a 401: refresh the token (under the lock) or throw a config CrmError. */
+  onUnauthorized(io: CrmIO, s: Settings): Promise<void>;
+  /** Start-up: check credentials and load the live field catalogue, pipelines, sources. */
+  inspect(io: CrmIO, s: Settings): Promise<AccountFacts>;
+  /** Resolve field targets of a mapping against the catalogue; returns problems naming the fix. */
+  checkMapping(facts: AccountFacts, fields: { entity: 'lead' | 'contact'; target: string }[]): string[];
+  deliver(io: CrmIO, s: Settings, task: DeliveryTask, journal: StepJournal, facts: AccountFacts): Promise<DeliveryReceipt>;
+  /** Caller-ID lookup by phone. */
+  lookupPhone?(io: CrmIO, s: Settings, phoneE164: string): Promise<CallerInfo | null>;
+}
+
+export function defineCrm<Settings>(c: CrmConnector<Settings>): CrmConnector<Settings> {
+  return c;
+}

@@ -1,0 +1,8 @@
+/** Everything a connector may import. Connectors import from '#sdk' only (plus their own folder). */
+export * from './lead.ts';
+export * from './errors.ts';
+export * from './channel.ts';
+export * from './crm.ts';
+export * from './decode.ts';
+export { parsePhone, parsePhones, formatPhone, findPhonesInText, phoneTail10, maskPhone } from '../domain/phone.ts';
+export type { CountryCode, PhoneFormat } from '../domain/phone.ts';
