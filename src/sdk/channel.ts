@@ -22,6 +22,8 @@ export type VerifyResult = { ok: true; detail?: string } | { ok: false; reason: 
 export interface IntakeReply {
   status: number;
   contentType?: string;
+  /** Extra headers, e.g. `Location` for a 303 back to the site's thank-you page. */
+  headers?: Record<string, string>;
   body: string;
 }
 

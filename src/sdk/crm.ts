@@ -191,6 +191,8 @@ export interface CrmConnector<Settings = unknown> {
   title: string;
   /** Per-account settings (base URL, auth kind, env var names of secrets). */
   settings: ZodType<Settings>;
+  /** The account's API base URL (amoCRM subdomain, Bitrix24 portal or webhook URL). */
+  baseUrl(s: Settings): string;
   /** Per-account request budget shared in Redis by every process. */
   limits(s: Settings): { perSecond: number; burst: number };
   /** Turns any thrown error (HttpError, vendor error body) into what the worker should do. */

@@ -1,0 +1,61 @@
+import { ConfigError } from '../sdk/errors.ts';
+
+const HELP = `leadgate — every inquiry into the CRM, once.
+
+Usage: npx leadgate <command> [options]
+
+  start                      gateway + workers in one process (demo mode when no config)
+  gateway                    the webhook gateway only (run any number)
+  worker                     the delivery workers only (run any number)
+  normalise <connector> <file|->
+                             print what a raw request (HTTP request file or bare body) becomes
+  jobs failed [--limit N]    list deliveries that failed, with the reason
+  replay <jobId>|--since <ISO time>|--source <sourceId>
+                             send failed deliveries again through the same idempotent steps
+  emulator amocrm [--port N] run the local amoCRM emulator
+  help                       this text
+
+Config: LEADGATE_CONFIG or ./leadgate.yaml (see leadgate.example.yaml). Redis: REDIS_URL, else 127.0.0.1:6379,
+else an embedded redis-server under ./var/.`;
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP + '\n');
+      return 0;
+    case 'start':
+    case 'gateway':
+    case 'worker':
+      return (await import('./serve.command.ts')).serve(cmd, rest);
+    case 'normalise':
+    case 'normalize':
+      return (await import('./normalise.command.ts')).normaliseCommand(rest);
+    case 'jobs':
+    case 'replay':
+      return (await import('./jobs.command.ts')).jobsCommand(cmd, rest);
+    case 'emulator':
+      return (await import('./emulator.command.ts')).emulatorCommand(rest);
+    default: {
+      const extra = await import('./extra-commands.ts').then((m) => m.extraCommands).catch(() => ({}) as Record<string, (a: string[]) => Promise<number>>);
+      const run = extra[cmd];
+      if (run) return run(rest);
+      process.stderr.write(`unknown command "${cmd}"\n\n${HELP}\n`);
+      return 2;
+    }
+  }
+}
+
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== -1) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`Configuration error: ${err.message}\n`);
+    else process.stderr.write(`leadgate: ${(err as Error).message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

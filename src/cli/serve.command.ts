@@ -1,0 +1,70 @@
+import { createLogger } from '../infra/logger.ts';
+import { chooseRedis } from '../infra/embedded-redis.ts';
+import { startGateway } from '../runtime/gateway.ts';
+import { startWorkers } from '../pipeline/worker.ts';
+import { demoConfig, loadRuntimeConfig } from '../runtime/load-runtime-config.ts';
+import type { RuntimeConfig } from '../config/load.ts';
+
+/** `start` = gateway + workers; `gateway`, `worker` = one role, for running many of each. */
+export async function serve(role: 'start' | 'gateway' | 'worker', _args: string[]): Promise<number> {
+  const log = createLogger({ name: `leadgate-${role}` });
+  const redis = await chooseRedis();
+  log.info(`Redis: using ${redis.how}`);
+  let config: RuntimeConfig | null = loadRuntimeConfig();
+  const closers: (() => Promise<void>)[] = [];
+  if (!config) {
+    if (role !== 'start') throw new Error('no configuration: set LEADGATE_CONFIG or create ./leadgate.yaml (copy leadgate.example.yaml); demo mode is only for `leadgate start`');
+    const port = Number(process.env.PORT ?? 3000);
+    let crmBaseUrl: string | undefined;
+    let token: string | undefined;
+    try {
+      const { startAmoEmulator } = await import('../../test/emulators/amocrm/start.ts');
+      const emu = await startAmoEmulator({ port: Number(process.env.LEADGATE_DEMO_CRM_PORT ?? 0) });
+      crmBaseUrl = emu.url;
+      token = emu.token;
+      closers.push(() => emu.close());
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'amoCRM emulator not available: demo leads are only printed');
+    }
+    config = demoConfig({ port, ...(crmBaseUrl ? { crmBaseUrl } : {}), ...(token ? { token } : {}) });
+    const base = `http://127.0.0.1:${port}`;
+    process.stdout.write(
+      [
+        '',
+        '  Leadgate is running in DEMO MODE (no leadgate.yaml / LEADGATE_CONFIG found).',
+        crmBaseUrl ? `  Leads go into a local amoCRM emulator at ${crmBaseUrl} (look: ${crmBaseUrl}/api/v4/leads)` : '  No CRM: each normalised lead is printed to the log.',
+        '  Send a test inquiry:',
+        `    curl -s -X POST ${base}/hooks/form/demo -H 'content-type: application/json' \\`,
+        `      -d '{"name":"Иван","phone":"8 912 345-67-89","email":"ivan@example.ru","utm_source":"yandex"}'`,
+        '  Configure real sources and your CRM: copy leadgate.example.yaml to leadgate.yaml.',
+        '',
+      ].join('\n') + '\n',
+    );
+  }
+  const env = process.env;
+  if (role === 'start' || role === 'worker') {
+    const w = await startWorkers({
+      config,
+      redisUrl: redis.url,
+      log,
+      env,
+      onDelivered: config.demo ? (e) => log.info({ delivery: e.deliveryKey, kind: e.kind, receipt: e.receipt, reason: e.reason }, 'demo: outcome finished') : undefined,
+    });
+    closers.unshift(() => w.close());
+    log.info({ accounts: [...config.crm.keys()], sources: [...config.sources.keys()] }, 'workers started');
+  }
+  if (role === 'start' || role === 'gateway') {
+    const g = await startGateway({ config, redisUrl: redis.url, log });
+    closers.unshift(() => g.close());
+    log.info(`gateway listening on ${g.url}`);
+  }
+  const stop = async (sig: string): Promise<void> => {
+    log.info(`${sig}: shutting down`);
+    for (const c of closers) await c().catch(() => undefined);
+    redis.child?.kill('SIGTERM');
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  return -1; // keep running
+}

@@ -1,0 +1,92 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * A per-account request budget shared by every process through Redis (never process memory).
+ * - `window`: at most `max` requests in any `windowMs` (amoCRM: 7 per second, hard).
+ * - `bucket`: leaky bucket draining `ratePerSec`, holding `burst` (Bitrix24: 2/s, burst 50).
+ * Time comes from Redis (`TIME`) so clocks of different machines do not matter.
+ */
+export type LimitSpec = { kind: 'window'; max: number; windowMs: number } | { kind: 'bucket'; ratePerSec: number; burst: number };
+
+/** amoCRM-style limits (burst ≤ rate) are a hard sliding window; larger bursts are a leaky bucket. */
+export function limitSpecFor(l: { perSecond: number; burst: number }, guardMs = 100): LimitSpec {
+  return l.burst <= l.perSecond ? { kind: 'window', max: l.perSecond, windowMs: 1000 + guardMs } : { kind: 'bucket', ratePerSec: l.perSecond, burst: l.burst };
+}
+
+// Returns 0 when a slot was taken, else ms to wait. KEYS[1] limiter key, KEYS[2] pause key.
+const SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pttl = redis.call('PTTL', KEYS[2])
+if pttl and pttl > 0 then return pttl end
+if ARGV[1] == 'window' then
+  local max = tonumber(ARGV[2]); local win = tonumber(ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+  local n = redis.call('ZCARD', KEYS[1])
+  if n < max then
+    redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], win + 1000)
+    return 0
+  end
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + win - now)
+else
+  local rate = tonumber(ARGV[2]) / 1000; local burst = tonumber(ARGV[3])
+  local v = redis.call('HMGET', KEYS[1], 'level', 'at')
+  local level = tonumber(v[1]) or 0; local at = tonumber(v[2]) or now
+  level = math.max(0, level - (now - at) * rate)
+  if level + 1 <= burst then
+    redis.call('HSET', KEYS[1], 'level', tostring(level + 1), 'at', tostring(now))
+    redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+    return 0
+  end
+  redis.call('HSET', KEYS[1], 'level', tostring(level), 'at', tostring(now))
+  return math.max(1, math.ceil((level + 1 - burst) / rate))
+end`;
+
+let seq = 0;
+
+export class RedisLimiter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly pauseKey: string,
+    private readonly spec: LimitSpec,
+  ) {}
+
+  /** Try once: 0 = go, otherwise ms to wait. */
+  async tryAcquire(): Promise<number> {
+    const a = this.spec.kind === 'window' ? [String(this.spec.max), String(this.spec.windowMs)] : [String(this.spec.ratePerSec), String(this.spec.burst)];
+    const res = await this.redis.eval(SCRIPT, 2, this.key, this.pauseKey, this.spec.kind, a[0]!, a[1]!, `${process.pid}-${++seq}-${Math.random()}`);
+    return Number(res);
+  }
+
+  /** Wait for a slot; gives up after `maxWaitMs` (the job then retries later, nothing is lost). */
+  async acquire(maxWaitMs = 60_000): Promise<void> {
+    const started = Date.now();
+    for (;;) {
+      const wait = await this.tryAcquire();
+      if (wait === 0) return;
+      if (Date.now() - started + wait > maxWaitMs) throw new LimiterTimeoutError(wait);
+      await sleep(Math.min(wait, 1_000) + Math.floor(Math.random() * 15));
+    }
+  }
+
+  /** Stop every process from calling this account for `ms` (429 storms, 403 IP block). */
+  async pause(ms: number): Promise<void> {
+    await this.redis.set(this.pauseKey, '1', 'PX', Math.max(1, Math.round(ms)));
+  }
+
+  async pausedForMs(): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.pauseKey));
+  }
+}
+
+export class LimiterTimeoutError extends Error {
+  constructor(readonly waitMs: number) {
+    super(`rate limit slot not available, next in ${waitMs} ms`);
+    this.name = 'LimiterTimeoutError';
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

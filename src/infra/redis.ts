@@ -1,0 +1,60 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Connections to the one Redis every process shares. Producers (the gateway) fail fast so a dead Redis
+ * means an honest 503; workers wait and reconnect forever.
+ */
+export function createRedis(url: string, role: 'producer' | 'worker' | 'plain'): Redis {
+  const common: RedisOptions = {
+    lazyConnect: false,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  };
+  const opts: RedisOptions =
+    role === 'producer'
+      ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_500 }
+      : role === 'worker'
+        ? { ...common, maxRetriesPerRequest: null }
+        : { ...common, maxRetriesPerRequest: 3 };
+  const r = new Redis(url, opts);
+  // An unhandled 'error' event would crash the process; the callers see failures on their commands.
+  r.on('error', () => {});
+  return r;
+}
+
+/** Wait until the connection is ready, or throw after `timeoutMs`. */
+export async function waitReady(r: Redis, timeoutMs = 5_000): Promise<void> {
+  if (r.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis not ready after ${timeoutMs} ms (status ${r.status})`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = (): void => {
+      clearTimeout(t);
+      r.off('ready', onReady);
+    };
+    r.on('ready', onReady);
+  });
+}
+
+/** Rejects when `p` takes longer than `ms`: the gateway must answer within ~1 s, never hang. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

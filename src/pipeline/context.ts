@@ -1,0 +1,20 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RuntimeConfig } from '../config/load.ts';
+import type { Keys } from '../infra/keys.ts';
+import type { AccountRuntime } from './crm-runtime.ts';
+
+/** What the worker processors share. Built once per worker process by src/pipeline/worker.ts. */
+export interface WorkerContext {
+  config: RuntimeConfig;
+  redis: Redis;
+  keys: Keys;
+  log: Logger;
+  deliverQueue: Queue;
+  accounts: Map<string, AccountRuntime>;
+  env: Readonly<Record<string, string | undefined>>;
+  idempotencyTtlSec: number;
+  /** Called for every outcome finished (tests, metrics, demo printing). */
+  onDelivered?: (e: { deliveryKey: string; kind: string; accountId?: string; receipt?: unknown; reason?: string }) => void;
+}

@@ -1,0 +1,156 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { CrmError, type CrmFailure } from '../sdk/errors.ts';
+import type { Contact, FollowUp, Lead } from '../sdk/lead.ts';
+import type { DeliveryReceipt, DeliveryTask } from '../sdk/crm.ts';
+import { applyMapping } from '../mapping/apply.ts';
+import { dueAt, renderFollowUpNote, renderLeadNote } from '../domain/note-text.ts';
+import { withRedisLock, LockTimeoutError } from '../infra/lock.ts';
+import { LimiterTimeoutError } from '../infra/limiter.ts';
+import { createJournal } from './journal.ts';
+import { DeliverJobSchema, hashKey, type DeliverJob } from './queues.ts';
+import type { WorkerContext } from './context.ts';
+import type { AccountRuntime } from './crm-runtime.ts';
+import { deliverCallEvent } from './call.processor.ts';
+
+/** Delivers one outcome into its CRM account. Errors are classified: retry later, or fail with a readable reason. */
+export async function processDeliver(job: Job, ctx: WorkerContext): Promise<DeliveryReceipt | { skipped: string }> {
+  const parsed = DeliverJobSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`delivery job is malformed: ${parsed.error.issues[0]?.message}`);
+  const d = parsed.data;
+  const acct = ctx.accounts.get(d.accountId);
+  if (!acct) throw new UnrecoverableError(`CRM account "${d.accountId}" is no longer configured; add it back and replay this job`);
+  const log = ctx.log.child({ job: job.id, source: d.sourceId, account: d.accountId, kind: d.outcome.kind });
+  try {
+    const receipt = await deliverOutcome(d, acct, ctx);
+    log.info({ receipt }, 'delivered');
+    ctx.onDelivered?.({ deliveryKey: d.deliveryKey, kind: d.outcome.kind, accountId: d.accountId, receipt });
+    return receipt;
+  } catch (err) {
+    throw toJobError(err, acct, log, job);
+  }
+}
+
+async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerContext): Promise<DeliveryReceipt | { skipped: string }> {
+  const facts = await acct.facts();
+  const src = ctx.config.sources.get(d.sourceId);
+  const journal = createJournal(ctx.redis, ctx.keys.journal(`${d.accountId}:${d.deliveryKey}`), ctx.idempotencyTtlSec);
+  const o = d.outcome;
+  const mapping = acct.account.mapping;
+  const taskCfg = src?.config.task;
+  const leadTask = (lead: Lead): DeliveryTask => ({
+    kind: 'lead',
+    key: d.deliveryKey,
+    lead,
+    repeatPolicy: src?.config.repeatPolicy ?? 'note-on-open-lead',
+    placement: src?.config.pipeline ? { kind: 'pipeline', pipeline: src.config.pipeline } : { kind: 'incoming' },
+    fields: applyMapping(mapping, lead, ctx.env),
+    phoneFormat: mapping.phoneFormat,
+    noteText: renderLeadNote(lead, mapping.phoneFormat),
+    task: taskCfg && taskCfg.enabled === false ? null : { text: taskCfg?.text ?? 'Связаться с клиентом', dueAt: dueAt(d.receivedAt, taskCfg?.dueInMinutes ?? 15), ...(taskCfg?.responsibleUserId ? { responsibleUserId: taskCfg.responsibleUserId } : {}) },
+  });
+  const deliver = (task: DeliveryTask): Promise<DeliveryReceipt> => acct.account.connector.deliver(acct.io, acct.account.settings, task, journal, facts);
+
+  switch (o.kind) {
+    case 'ignored':
+      return { skipped: o.reason.code };
+    case 'lead': {
+      const lead = await withAttribution(o.lead, ctx);
+      return withContactLock(ctx, d.accountId, lead.contact, async () => {
+        if (!lead.threadKey) return deliver(leadTask(lead));
+        return withThread(ctx, d.accountId, lead.threadKey, async (threadLeadId) => {
+          const task = leadTask(lead);
+          return deliver(threadLeadId && task.kind === 'lead' ? { ...task, threadLeadId } : task);
+        });
+      });
+    }
+    case 'message': {
+      const m = o.message;
+      return withContactLock(ctx, d.accountId, m.contact, () =>
+        withThread(ctx, d.accountId, m.threadKey, async (threadLeadId) => {
+          if (threadLeadId) {
+            return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments });
+          }
+          return deliver(leadTask(await withAttribution(leadFromFollowUp(m), ctx)));
+        }),
+      );
+    }
+    case 'call':
+      return deliverCallEvent(o.call, d, acct, ctx, journal);
+  }
+}
+
+/** A conversation's first message opens a lead; the thread then points at it. */
+export function leadFromFollowUp(m: FollowUp): Lead {
+  return {
+    source: m.source,
+    externalId: m.externalId,
+    threadKey: m.threadKey,
+    contact: m.contact,
+    title: m.fallbackTitle,
+    message: m.text,
+    utm: {},
+    tracking: {},
+    fields: [],
+    attachments: m.attachments,
+    occurredAt: m.occurredAt,
+  };
+}
+
+/** Telegram deep links carry `attribution_code`; the UTM set it stands for was stored by `leadgate telegram link`. */
+async function withAttribution(lead: Lead, ctx: WorkerContext): Promise<Lead> {
+  const code = lead.fields.find((f) => f.key === 'attribution_code')?.value;
+  if (!code) return lead;
+  const stored = await ctx.redis.get(ctx.keys.attribution(code));
+  if (!stored) return lead;
+  const a = JSON.parse(stored) as { utm?: Lead['utm']; tracking?: Lead['tracking'] };
+  return { ...lead, utm: { ...a.utm, ...lead.utm }, tracking: { ...a.tracking, ...lead.tracking } };
+}
+
+/**
+ * One delivery at a time per contact per account: two inquiries from a new number arriving together must
+ * not both decide "no contact yet" and create two.
+ */
+async function withContactLock<T>(ctx: WorkerContext, accountId: string, c: Contact, fn: () => Promise<T>): Promise<T> {
+  const id = c.phonesE164[0] ?? c.emails[0] ?? (c.messenger ? `${c.messenger.kind}:${c.messenger.userId}` : undefined);
+  if (!id) return fn();
+  return withRedisLock(ctx.redis, ctx.keys.lock(`contact:${accountId}:${hashKey(id)}`), fn, { ttlMs: 120_000, waitMs: 20_000 });
+}
+
+/** Serialises a conversation and binds it to the lead the first message opened. */
+async function withThread(ctx: WorkerContext, accountId: string, threadKey: string, fn: (leadId: string | undefined) => Promise<DeliveryReceipt>): Promise<DeliveryReceipt> {
+  const key = ctx.keys.thread(accountId, hashKey(threadKey));
+  return withRedisLock(ctx.redis, ctx.keys.lock(`thread:${accountId}:${hashKey(threadKey)}`), async () => {
+    const leadId = (await ctx.redis.get(key)) ?? undefined;
+    const receipt = await fn(leadId);
+    if (receipt.leadId && receipt.leadId !== leadId) await ctx.redis.set(key, receipt.leadId, 'EX', 180 * 24 * 3600);
+    return receipt;
+  }, { ttlMs: 120_000, waitMs: 20_000 });
+}
+
+/** Maps a failure to what BullMQ should do with the job. Never throws anything that could crash the worker. */
+function toJobError(err: unknown, acct: AccountRuntime, log: WorkerContext['log'], job: Job): Error {
+  if (err instanceof LockTimeoutError || err instanceof LimiterTimeoutError) return err; // plain retry with backoff
+  if (err instanceof DelayedError || err instanceof UnrecoverableError) return err;
+  const failure: CrmFailure = err instanceof CrmError ? err.failure : err && typeof err === 'object' && 'failure' in err ? (err as CrmError).failure : acct.account.connector.classify(err);
+  if (failure.kind === 'retry') {
+    if (failure.pauseAccount) {
+      void acct.limiter.pause(failure.afterMs).catch(() => undefined);
+      log.error({ afterMs: failure.afterMs, cause: failure.cause }, 'CRM account paused: every worker waits before calling it again');
+    } else {
+      log.warn({ afterMs: failure.afterMs, cause: failure.cause, attempt: job.attemptsMade + 1 }, 'CRM temporarily unavailable: will retry');
+    }
+    const e = new RetryLaterError(failure.cause, failure.afterMs);
+    return e;
+  }
+  const reason = failure.kind === 'config' ? `CRM configuration problem: ${failure.cause}. Fix: ${failure.fix}` : `CRM rejected this lead: ${failure.cause}`;
+  log.error({ reason }, 'delivery failed: moved to the failed set (see `leadgate jobs failed`)');
+  return new UnrecoverableError(reason);
+}
+
+/** A retryable failure carrying the vendor's wait hint for the backoff strategy. */
+export class RetryLaterError extends Error {
+  constructor(message: string, readonly afterMs: number) {
+    super(message);
+    this.name = 'RetryLaterError';
+  }
+}

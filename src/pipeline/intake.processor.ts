@@ -1,0 +1,61 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { InputError } from '../sdk/errors.ts';
+import { parseWith } from '../sdk/decode.ts';
+import { OutcomeSchema, type Outcome } from '../sdk/lead.ts';
+import type { ResolvedSource } from '../config/load.ts';
+import type { RuntimeConfig } from '../config/load.ts';
+import { fromStoredRaw, StoredEventSchema, type DeliverJob, type StoredEvent } from './queues.ts';
+import type { WorkerContext } from './context.ts';
+
+/** Pure part of intake: stored raw event → validated outcomes. Shared with `leadgate normalise`. */
+export async function normaliseStored(ev: StoredEvent, src: ResolvedSource, config: Pick<RuntimeConfig, 'defaultRegion'>): Promise<Outcome[]> {
+  const raw = fromStoredRaw(ev.raw);
+  const decoded = await src.connector.decode(raw);
+  const payload = parseWith(src.connector.payload, decoded);
+  const outcomes = src.connector.normalise(payload, { source: src.ref, settings: src.settings, receivedAt: raw.receivedAt, defaultRegion: config.defaultRegion, raw });
+  return outcomes.map((o, i) => parseWith(OutcomeSchema, o, `outcome[${i}]`));
+}
+
+/**
+ * Normalises a stored event in the worker (so a fixed normaliser can replay it) and fans its outcomes out
+ * to the deliver queue, one job per outcome with a stable id: a rerun adds nothing twice.
+ */
+export async function processIntake(job: Job, ctx: WorkerContext): Promise<{ outcomes: number; ignored: number }> {
+  const parsed = StoredEventSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`stored event is malformed: ${parsed.error.issues[0]?.message}`);
+  const ev = parsed.data;
+  const src = ctx.config.sources.get(ev.sourceId);
+  if (!src) throw new UnrecoverableError(`source "${ev.sourceId}" is no longer configured; add it back and replay this job`);
+  let outcomes: Outcome[];
+  try {
+    outcomes = await normaliseStored(ev, src, ctx.config);
+  } catch (err) {
+    if (err instanceof InputError) throw new UnrecoverableError(`cannot normalise: ${err.message}`);
+    throw err;
+  }
+  const log = ctx.log.child({ source: ev.sourceId, event: ev.eventHash, job: job.id });
+  let ignored = 0;
+  for (const [i, outcome] of outcomes.entries()) {
+    if (outcome.kind === 'ignored') {
+      ignored++;
+      log.info({ reason: outcome.reason.code, detail: outcome.reason.detail }, 'ignored');
+      await ctx.redis.hincrby(ctx.keys.counter('ignored'), `${ev.sourceId}:${outcome.reason.code}`, 1);
+      ctx.onDelivered?.({ deliveryKey: `${ev.sourceId}.${ev.eventHash}.${i}`, kind: 'ignored', reason: outcome.reason.code });
+      continue;
+    }
+    if (!src.crmAccountId) {
+      log.info({ kind: outcome.kind }, 'no CRM account configured for this source: outcome logged only');
+      ctx.onDelivered?.({ deliveryKey: `${ev.sourceId}.${ev.eventHash}.${i}`, kind: outcome.kind, receipt: outcome });
+      continue;
+    }
+    const data: DeliverJob = {
+      accountId: src.crmAccountId,
+      sourceId: ev.sourceId,
+      deliveryKey: `${ev.sourceId}.${ev.eventHash}.${i}`,
+      receivedAt: ev.raw.receivedAt,
+      outcome,
+    };
+    await ctx.deliverQueue.add(outcome.kind, data, { jobId: data.deliveryKey });
+  }
+  return { outcomes: outcomes.length, ignored };
+}

@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { OutcomeSchema } from '../sdk/lead.ts';
+import type { RawEvent } from '../sdk/channel.ts';
+
+/** Queue names. Both live under the hash-tagged prefix, so Redis Cluster keeps each queue in one slot. */
+export const QUEUE_INTAKE = 'intake';
+export const QUEUE_DELIVER = 'deliver';
+
+/** A raw event as stored durably by the gateway: exact bytes (base64), so a fixed normaliser can replay it. */
+export const StoredEventSchema = z.object({
+  sourceId: z.string(),
+  connector: z.string(),
+  eventId: z.string(),
+  eventHash: z.string(),
+  raw: z.object({
+    method: z.string(),
+    subPath: z.string(),
+    headers: z.record(z.string(), z.string()),
+    query: z.record(z.string(), z.string()),
+    bodyB64: z.string(),
+    receivedAt: z.string(),
+    ip: z.string().optional(),
+  }),
+});
+export type StoredEvent = z.infer<typeof StoredEventSchema>;
+
+export const DeliverJobSchema = z.object({
+  accountId: z.string(),
+  sourceId: z.string(),
+  /** `<sourceId>:<eventHash>:<outcome index>`: the key of every step journal and lock for this delivery. */
+  deliveryKey: z.string(),
+  receivedAt: z.string(),
+  outcome: OutcomeSchema,
+});
+export type DeliverJob = z.infer<typeof DeliverJobSchema>;
+
+/** Headers never stored with the event: they authenticate the sender and are useless after the gateway. */
+const DROP_HEADERS = new Set(['authorization', 'cookie', 'x-leadgate-secret', 'x-telegram-bot-api-secret-token', 'x-leadgate-signature', 'signature']);
+
+export function toStoredRaw(e: RawEvent): StoredEvent['raw'] {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(e.headers)) if (!DROP_HEADERS.has(k)) headers[k] = v;
+  return {
+    method: e.method,
+    subPath: e.subPath,
+    headers,
+    query: { ...e.query },
+    bodyB64: e.body.toString('base64'),
+    receivedAt: e.receivedAt.toISOString(),
+    ...(e.ip ? { ip: e.ip } : {}),
+  };
+}
+
+export function fromStoredRaw(r: StoredEvent['raw']): RawEvent {
+  return {
+    method: r.method,
+    subPath: r.subPath,
+    headers: r.headers,
+    query: r.query,
+    body: Buffer.from(r.bodyB64, 'base64'),
+    receivedAt: new Date(r.receivedAt),
+    ...(r.ip ? { ip: r.ip } : {}),
+  };
+}
+
+/** Short stable hash for keys: event ids can be long or contain `:`. */
+export function hashKey(s: string): string {
+  return createHash('sha256').update(s).digest('base64url').slice(0, 22);
+}
+
+export function bodyHash(body: Buffer, subPath: string): string {
+  return createHash('sha256').update(subPath).update('\n').update(body).digest('hex');
+}
