@@ -66,14 +66,32 @@ function splitExtension(s: string): { main: string; extension: string | undefine
 export function parsePhones(inputs: readonly string[], defaultRegion: CountryCode = 'RU'): { phonesE164: string[]; phonesUnparsed: string[] } {
   const phonesE164: string[] = [];
   const phonesUnparsed: string[] = [];
+  const add = (e164: string): void => {
+    if (!phonesE164.includes(e164)) phonesE164.push(e164);
+  };
   for (const input of inputs) {
-    for (const part of String(input).split(/[;,\n]|\s{2,}|\s\/\s/)) {
+    for (const part of String(input).split(/[;,\n]/)) {
       const trimmed = part.trim();
       if (!trimmed) continue;
-      const p = parsePhone(trimmed, defaultRegion);
-      if (p.e164) {
-        if (!phonesE164.includes(p.e164)) phonesE164.push(p.e164);
-      } else if (!phonesUnparsed.includes(p.raw)) phonesUnparsed.push(p.raw);
+      // Two numbers in one piece ("+7 912… +7 495…", "… или 8 495…"): libphonenumber would keep only the first.
+      const found = findPhonesInText(trimmed, defaultRegion);
+      if (found.length >= 2) {
+        found.forEach(add);
+        continue;
+      }
+      // Try the whole piece before splitting on wide gaps: "8 912  345 67 89" is one number typed sloppily.
+      const whole = parsePhone(trimmed, defaultRegion);
+      if (whole.e164) {
+        add(whole.e164);
+        continue;
+      }
+      for (const sub of trimmed.split(/\s{2,}|\s\/\s/)) {
+        const s = sub.trim();
+        if (!s) continue;
+        const p = parsePhone(s, defaultRegion);
+        if (p.e164) add(p.e164);
+        else if (!phonesUnparsed.includes(p.raw)) phonesUnparsed.push(p.raw);
+      }
     }
   }
   // "+7 912 345-67-89, доб. 12" split on the comma leaves a bare extension: not a phone.
@@ -117,5 +135,13 @@ export function phoneTail10(e164OrAny: string): string {
 export function maskPhone(s: string): string {
   const d = s.replace(/\D/g, '');
   if (d.length < 5) return '***';
-  return `+${d.slice(0, d.length - 10 > 0 ? d.length - 10 : 1)} *** ***-**-${d.slice(-2)}`;
+  // The real country code when the number parses (+49 has 10 digits in all, +380 has 12), else a guess.
+  let cc = d.slice(0, d.length - 10 > 0 ? d.length - 10 : 1);
+  try {
+    const parsed = parsePhoneNumberFromString(`+${d}`);
+    if (parsed) cc = parsed.countryCallingCode;
+  } catch {
+    /* keep the guess */
+  }
+  return `+${cc} *** ***-**-${d.slice(-2)}`;
 }
