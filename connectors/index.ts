@@ -4,11 +4,17 @@
  */
 import type { ChannelConnector, CrmConnector } from '#sdk';
 // channel imports
+import { formChannel } from './channels/form/index.ts';
+import { tildaChannel } from './channels/tilda/index.ts';
+import { elementorChannel } from './channels/elementor/index.ts';
 // crm imports
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const channels: readonly ChannelConnector<any, any>[] = [
   // channels
+  formChannel,
+  tildaChannel,
+  elementorChannel,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

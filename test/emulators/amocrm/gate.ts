@@ -40,7 +40,8 @@ const faultOf = new WeakMap<FastifyRequest, FaultRule['kind']>();
 
 export function installGate(app: FastifyInstance, deps: GateDeps): void {
   const { opts, state, stats, faults, limiter } = deps;
-  const hung = new Set<Socket>();
+  /** Ways to release hung requests on close: destroy the socket, or fail the inject() call. */
+  const hung = new Set<() => void>();
 
   const logHijacked = (req: FastifyRequest, fault: 'timeout' | 'reset'): void => {
     stats.recordResponse({
@@ -105,16 +106,18 @@ export function installGate(app: FastifyInstance, deps: GateDeps): void {
         return sendTooMany(reply, opts);
       case 'timeout': {
         reply.hijack();
-        const socket = req.raw.socket;
-        hung.add(socket);
-        socket.once('close', () => hung.delete(socket));
+        const release = (): void => hangUp(req, reply, 'ETIMEDOUT');
+        hung.add(release);
+        // Forget it once the client gives up (real sockets only; inject() has none).
+        const socket: Partial<Socket> | undefined = req.raw.socket;
+        if (socket && typeof socket.destroy === 'function') req.raw.socket.once('close', () => hung.delete(release));
         logHijacked(req, 'timeout');
         return reply;
       }
       case 'reset': {
         reply.hijack();
         logHijacked(req, 'reset');
-        req.raw.socket.destroy();
+        hangUp(req, reply, 'ECONNRESET');
         return reply;
       }
     }
@@ -135,9 +138,22 @@ export function installGate(app: FastifyInstance, deps: GateDeps): void {
   });
 
   app.addHook('preClose', async () => {
-    for (const socket of hung) socket.destroy();
+    for (const release of hung) release();
     hung.clear();
   });
+}
+
+/**
+ * Drops the connection. Over a real socket the client sees ECONNRESET / "socket hang up";
+ * under `app.inject()` (no socket) the inject promise rejects.
+ */
+function hangUp(req: FastifyRequest, reply: FastifyReply, code: string): void {
+  const socket: Partial<Socket> | undefined = req.raw.socket;
+  if (socket && typeof socket.destroy === 'function') {
+    socket.destroy();
+    return;
+  }
+  reply.raw.destroy(Object.assign(new Error(`amoCRM emulator: connection dropped (${code})`), { code }));
 }
 
 function bearer(header: string | undefined): string | null {

@@ -6,7 +6,7 @@
 
 export type MethodMatcher = string | RegExp | ((method: string) => boolean);
 
-export type FaultAction =
+export type FaultAction = (
   /** Answer with this HTTP status; 500 gets Bitrix's JSON body, 502/503/504 an nginx HTML page. */
   | { kind: 'status'; status: number; body?: string | Record<string, unknown>; contentType?: string }
   /** `503 {"error":"QUERY_LIMIT_EXCEEDED",…}` regardless of the bucket. */
@@ -14,7 +14,11 @@ export type FaultAction =
   /** Never answer; released (socket destroyed) by `releaseHangs()` or on close. */
   | { kind: 'hang' }
   /** Destroy the socket without a response (ECONNRESET on the client). */
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+) & {
+  /** Run the method first (records are created), then lose the answer this way. @defaultValue false */
+  afterExecution?: boolean;
+};
 
 interface FaultRule {
   action: FaultAction;
@@ -31,6 +35,14 @@ interface LatencyRule {
 export interface FaultScope {
   /** Limit the switch to these methods. @defaultValue every method */
   method?: MethodMatcher;
+}
+
+export interface LostAnswerScope extends FaultScope {
+  /**
+   * Execute the request first, then fail it: the portal created the lead but the client never
+   * learns its id (the case behind "never blindly retry `*.add`"). @defaultValue false
+   */
+  afterExecution?: boolean;
 }
 
 export function normaliseMethodName(method: string): string {
@@ -60,8 +72,8 @@ export class FaultController {
   constructor(private readonly tokens: TokenHooks) {}
 
   /** Next `count` matching requests get HTTP `status` (500 JSON, 502/503/504 HTML unless `body` given). */
-  failNext(count: number, status: number, opts: FaultScope & { body?: string | Record<string, unknown>; contentType?: string } = {}): this {
-    return this.add(count, { kind: 'status', status, body: opts.body, contentType: opts.contentType }, opts.method);
+  failNext(count: number, status: number, opts: LostAnswerScope & { body?: string | Record<string, unknown>; contentType?: string } = {}): this {
+    return this.add(count, { kind: 'status', status, body: opts.body, contentType: opts.contentType, afterExecution: opts.afterExecution }, opts.method);
   }
 
   /** Next `count` matching requests get `503 QUERY_LIMIT_EXCEEDED` whatever the bucket says. */
@@ -70,13 +82,13 @@ export class FaultController {
   }
 
   /** Next `count` matching requests hang until `releaseHangs()` or close. */
-  hangNext(count: number, opts: FaultScope = {}): this {
-    return this.add(count, { kind: 'hang' }, opts.method);
+  hangNext(count: number, opts: LostAnswerScope = {}): this {
+    return this.add(count, { kind: 'hang', afterExecution: opts.afterExecution }, opts.method);
   }
 
   /** Next `count` matching requests have their connection reset. */
-  resetNext(count: number, opts: FaultScope = {}): this {
-    return this.add(count, { kind: 'reset' }, opts.method);
+  resetNext(count: number, opts: LostAnswerScope = {}): this {
+    return this.add(count, { kind: 'reset', afterExecution: opts.afterExecution }, opts.method);
   }
 
   /** Delay matching requests by `ms`, or uniformly within `{minMs, maxMs}`. Later calls add rules. */

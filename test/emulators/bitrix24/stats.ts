@@ -37,6 +37,8 @@ export class EmulatorStats {
   redirects = 0;
   /** Highest leaky-bucket fill seen. */
   maxBucketFill = 0;
+  /** Emulator bugs: exceptions a method threw that were not `RestError` (answered as HTTP 500). */
+  readonly internalErrors: unknown[] = [];
 
   /** @internal */
   record(entry: RequestLogEntry): void {
@@ -79,5 +81,6 @@ export class EmulatorStats {
     this.refreshCount = 0;
     this.redirects = 0;
     this.maxBucketFill = 0;
+    this.internalErrors.length = 0;
   }
 }

@@ -32,7 +32,7 @@ export const crmDirectoryMethods: MethodTable = {
       const filter = asPhpArray(filterRaw);
       if (filterRaw !== undefined && filterRaw !== '' && !filter) throw new RestError(400, 'Invalid parameters.', 'Incorrect parameters passed.');
       const rows = sortRows(
-        ctx.state.statuses.filter((s) => matchesFilter(s as unknown as Record<string, unknown>, filter ?? {})),
+        ctx.state.statuses.filter((s) => matchesFilter(s, filter ?? {})),
         param(ctx.params, 'order'),
         'SORT',
       );

@@ -223,8 +223,8 @@ function presentForList(item: CrmItem, select: string[], catalog: Map<string, Fi
 
 const FILTER_KEY = /^(>=|<=|!=|!@|!%=|!=%|!%|=%|%=|>|<|@|%|=|!)?(.+)$/;
 
-function fieldValues(item: CrmItem, field: string): unknown[] {
-  const v = item[field];
+function fieldValues(item: object, field: string): unknown[] {
+  const v = (item as Record<string, unknown>)[field];
   if (isMultiCode(field)) return Array.isArray(v) ? (v as MultiFieldValue[]).map((m) => m.VALUE) : [];
   return Array.isArray(v) ? v : [v];
 }
@@ -251,7 +251,7 @@ function eq(value: unknown, expected: unknown): boolean {
   return norm(value) === norm(expected);
 }
 
-export function matchesFilter(item: CrmItem, filter: Record<string, unknown>): boolean {
+export function matchesFilter(item: object, filter: Record<string, unknown>): boolean {
   return Object.entries(filter).every(([rawKey, expected]) => {
     const m = FILTER_KEY.exec(rawKey);
     if (!m) return true;
@@ -305,12 +305,16 @@ export function paginate<T>(rows: T[], startParam: unknown): { page: T[]; total?
   return out;
 }
 
-export function sortRows<T extends Record<string, unknown>>(rows: T[], order: unknown, fallback: string): T[] {
+export function sortRows<T extends object>(rows: T[], order: unknown, fallback: string): T[] {
   const spec = asPhpArray(order);
   const entries = spec && Object.keys(spec).length > 0 ? Object.entries(spec) : [[fallback, 'ASC'] as [string, unknown]];
+  const get = (row: T, field: string): unknown => {
+    const r = row as Record<string, unknown>;
+    return r[field.toUpperCase()] ?? r[field];
+  };
   return [...rows].sort((a, b) => {
     for (const [field, dir] of entries) {
-      const c = compare(a[field.toUpperCase()] ?? a[field], b[field.toUpperCase()] ?? b[field]);
+      const c = compare(get(a, field), get(b, field));
       if (c !== 0) return toStr(dir).toUpperCase() === 'DESC' ? -c : c;
     }
     return 0;
