@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -23,11 +23,12 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const g = deps.config.raw.gateway;
   const app = Fastify({
-    logger: deps.logger === undefined ? false : deps.logger === false ? false : deps.logger,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: g.bodyLimitBytes,
     trustProxy: g.trustProxy,
     genReqId: () => `req-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
-    disableRequestLogging: true,
+    // Request lines are not logged: URLs may carry `?secret=`; the hooks log what matters, masked.
+    logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {

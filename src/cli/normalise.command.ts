@@ -37,7 +37,13 @@ export async function normaliseCommand(args: string[]): Promise<number> {
     process.stderr.write(`cannot read ${file}: ${(err as Error).message}\n`);
     return 2;
   }
-  const raw = parseHttpRequestFile(bytes, { receivedAt: new Date() });
+  let raw;
+  try {
+    raw = parseHttpRequestFile(bytes, { receivedAt: new Date() }).event;
+  } catch (err) {
+    process.stderr.write(`cannot read ${file} as an HTTP request file or body: ${(err as Error).message}\n`);
+    return 2;
+  }
   let settings: unknown;
   try {
     settings = parseWith(connector.settings, opts.settings ? JSON.parse(readFileSync(opts.settings, 'utf8')) : {}, 'settings');

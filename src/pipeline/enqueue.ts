@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { IntakeUnavailableError } from '../sdk/errors.ts';
 import type { Keys } from '../infra/keys.ts';
-import { withTimeout } from '../infra/redis.ts';
+import { waitReady, withTimeout } from '../infra/redis.ts';
 import type { StoredEvent } from './queues.ts';
 
 export interface IntakeStore {
@@ -23,6 +23,8 @@ export function createIntakeStore(o: { queue: Queue; redis: Redis; keys: Keys; t
       try {
         return await withTimeout(
           (async () => {
+            // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
+            if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
             if ((await o.redis.exists(idemKey)) === 1) return 'duplicate' as const;
             await o.queue.add('event', ev, { jobId: `${ev.sourceId}.${ev.eventHash}` });
             await o.redis.set(idemKey, Date.now().toString(), 'EX', o.ttlSec);

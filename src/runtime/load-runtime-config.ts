@@ -28,7 +28,7 @@ export function loadRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
 export function demoConfig(o: { crmBaseUrl?: string; token?: string; port: number }): RuntimeConfig {
   const value = {
     gateway: { port: o.port, host: '127.0.0.1' },
-    crm: o.crmBaseUrl ? [{ id: 'demo', connector: 'amocrm', settings: { baseUrl: o.crmBaseUrl, auth: 'long-lived', tokenEnv: 'LEADGATE_DEMO_AMO_TOKEN' } }] : [],
+    crm: o.crmBaseUrl && registry.crms.some((c) => c.id === 'amocrm') ? [{ id: 'demo', connector: 'amocrm', settings: { baseUrl: o.crmBaseUrl, auth: 'long-lived', tokenEnv: 'LEADGATE_DEMO_AMO_TOKEN' } }] : [],
     sources: [
       { id: 'demo', connector: 'form', name: 'Демо-форма' },
       { id: 'demo', connector: 'tilda', name: 'Демо Tilda' },

@@ -46,7 +46,7 @@ describe('form → amoCRM end to end', () => {
     expect(codes).toContain('UTM_SOURCE');
     expect(codes).toContain('yandex');
     const pipeline = emu.state.meta.pipelines.find((p) => p.id === lead.pipeline_id)!;
-    const status = pipeline._embedded.statuses.find((s) => s.id === lead.status_id)!;
+    const status = pipeline.statuses.find((s) => s.id === lead.status_id)!;
     expect(status.type).toBe(1); // the Неразобранное (unsorted) status, not a deal stage
     const task = [...emu.state.tasks.values()][0]!;
     expect(task.text).toBe('Связаться с клиентом');

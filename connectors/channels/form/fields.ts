@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parsePhones, type Attachment, type Contact, type CountryCode, type ExtraField, type RawEvent } from '#sdk';
+import { parsePhone, parsePhones, type Attachment, type Contact, type CountryCode, type ExtraField, type RawEvent } from '#sdk';
 
 export type FieldRole = 'name' | 'phone' | 'email' | 'message' | 'company';
 const ROLES: readonly FieldRole[] = ['name', 'phone', 'email', 'message', 'company'];
@@ -91,6 +91,10 @@ export function mapFormEntries(entries: readonly FormEntry[], fieldMap: FieldMap
     byRole.phone.map((e) => e.value),
     region,
   );
+  // The Lead has no place for an extension: keep the number as typed in the note so the "доб. 204" survives.
+  for (const entry of byRole.phone) {
+    if (entry.value.split(/[;,\n]/).some((part) => parsePhone(part, region).extension !== undefined)) fields.push(extra(entry));
+  }
   const emails: string[] = [];
   for (const entry of byRole.email) {
     const bad: string[] = [];
@@ -177,7 +181,8 @@ export function flattenBody(body: Readonly<Record<string, unknown>>, skip: (key:
       return;
     }
     if (Array.isArray(v) && v.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x))) {
-      const parts = v.filter((x) => x !== null && String(x).trim() !== '').map(String);
+      // Repeated keys: a resent hidden input repeats its value, a checkbox group does not.
+      const parts = [...new Set(v.filter((x) => x !== null && String(x).trim() !== '').map((x) => String(x).trim()))];
       out.push({ key, label: key, value: parts.join(', ') });
       return;
     }
