@@ -7,7 +7,13 @@ import type { ChannelConnector, CrmConnector } from '#sdk';
 import { formChannel } from './channels/form/index.ts';
 import { tildaChannel } from './channels/tilda/index.ts';
 import { elementorChannel } from './channels/elementor/index.ts';
+import { mangoChannel } from './channels/mango/index.ts';
+import { zadarmaChannel } from './channels/zadarma/index.ts';
+import { sipuniChannel } from './channels/sipuni/index.ts';
+import { uisChannel } from './channels/uis/index.ts';
+import { pbxChannel } from './channels/pbx/index.ts';
 // crm imports
+import { amocrm } from './crm/amocrm/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const channels: readonly ChannelConnector<any, any>[] = [
@@ -15,11 +21,17 @@ export const channels: readonly ChannelConnector<any, any>[] = [
   formChannel,
   tildaChannel,
   elementorChannel,
+  mangoChannel,
+  zadarmaChannel,
+  sipuniChannel,
+  uisChannel,
+  pbxChannel,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const crms: readonly CrmConnector<any>[] = [
   // crms
+  amocrm,
 ];
 
 export function findChannel(id: string): ChannelConnector<unknown, unknown> | undefined {

@@ -214,5 +214,5 @@ function safeDecode(s: string): string {
 }
 
 function isIterable(v: unknown): v is Iterable<readonly [string, unknown]> {
-  return typeof v === 'object' && v !== null && typeof (v as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
+  return typeof v === 'object' && v !== null && Symbol.iterator in v;
 }

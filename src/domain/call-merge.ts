@@ -37,6 +37,11 @@ export interface MergeMeta {
   answered: boolean;
   /** A recording is available (a `recording` event with a handle, or any event with a recording URL). */
   recorded: boolean;
+  /**
+   * Best-ranked employee name seen per extension (`''` for events without one): the record shows the name
+   * of its extension even when the event that set the extension carried no name.
+   */
+  names: Record<string, [Key, string]>;
 }
 
 export type MergedCallRecord = CallRecord & { merge: MergeMeta };
@@ -134,9 +139,7 @@ function offer(group: Group, ev: CallEvent): Offer {
     case 'line':
       return ev.line !== undefined ? { key: [rank(ev), ...tail(ev)], fields: { line: ev.line } } : undefined;
     case 'handler':
-      return ev.extension !== undefined || ev.employeeName !== undefined
-        ? { key: [rank(ev), ...tail(ev)], fields: { extension: ev.extension, employeeName: ev.employeeName, providerLegId: ev.providerLegId } }
-        : undefined;
+      return ev.extension !== undefined ? { key: [rank(ev), ...tail(ev)], fields: { extension: ev.extension, providerLegId: ev.providerLegId } } : undefined;
     case 'startedAt':
       // The earliest start among the most authoritative events.
       return ev.startedAt !== undefined ? { key: [finalClass(ev), -ms(ev.startedAt), ev.externalId], fields: { startedAt: ev.startedAt } } : undefined;
@@ -174,7 +177,7 @@ function current(group: Group, r: CallRecord): Partial<CallRecord> {
     case 'line':
       return { line: r.line };
     case 'handler':
-      return { extension: r.extension, employeeName: r.employeeName, providerLegId: r.providerLegId };
+      return { extension: r.extension, providerLegId: r.providerLegId };
     case 'startedAt':
       return { startedAt: r.startedAt };
     case 'answeredAt':
@@ -201,7 +204,7 @@ function hasValue(fields: Partial<CallRecord>): boolean {
 /** A record stored without merge book-keeping (built elsewhere): its values rank below any event. */
 function metaOf(prev: CallRecord): MergeMeta {
   const m = (prev as Partial<MergedCallRecord>).merge;
-  if (m) return { keys: { ...m.keys }, final: m.final, answered: m.answered, recorded: m.recorded };
+  if (m) return { keys: { ...m.keys }, final: m.final, answered: m.answered, recorded: m.recorded, names: { ...m.names } };
   const keys: Partial<Record<Group, Key>> = {};
   for (const g of GROUPS) if (hasValue(current(g, prev))) keys[g] = [-1];
   return {
@@ -209,6 +212,7 @@ function metaOf(prev: CallRecord): MergeMeta {
     final: isFinal(prev),
     answered: prev.state === 'answered' || prev.state === 'ended' || prev.state === 'recorded',
     recorded: prev.state === 'recorded',
+    names: prev.employeeName !== undefined ? { [prev.extension ?? '']: [[-1], prev.employeeName] } : {},
   };
 }
 
@@ -263,7 +267,7 @@ export function mergeCall(prev: CallRecord | null, ev: CallEvent): MergedCallRec
   if (prev && (prev.providerCallId !== ev.providerCallId || prev.provider !== ev.provider)) {
     throw new Error(`mergeCall: event ${ev.externalId} of call ${ev.provider}:${ev.providerCallId} merged into record of ${prev.provider}:${prev.providerCallId}`);
   }
-  const meta: MergeMeta = prev ? metaOf(prev) : { keys: {}, final: false, answered: false, recorded: false };
+  const meta: MergeMeta = prev ? metaOf(prev) : { keys: {}, final: false, answered: false, recorded: false, names: {} };
   const base: CallRecord = prev
     ? { ...prev, recording: prev.recording ? { ...prev.recording } : undefined }
     : { source: ev.source, provider: ev.provider, providerCallId: ev.providerCallId, direction: 'unknown', occurredAt: ev.occurredAt, state: 'ringing', eventIds: [] };
@@ -278,6 +282,14 @@ export function mergeCall(prev: CallRecord | null, ev: CallEvent): MergedCallRec
     if (g === 'recordingUrl' || g === 'recordingId') rec = { ...rec, recording: { ...rec.recording, ...o.fields.recording } };
     else rec = { ...rec, ...o.fields };
   }
+
+  if (ev.employeeName !== undefined) {
+    const nameKey: Key = [rank(ev), ...tail(ev)];
+    const slot = ev.extension ?? '';
+    const have = meta.names[slot];
+    if (!have || compareKeys(nameKey, have[0]) > 0) meta.names[slot] = [nameKey, ev.employeeName];
+  }
+  rec.employeeName = meta.names[rec.extension ?? '']?.[1];
 
   meta.final ||= isFinalEvent(ev);
   meta.answered ||= answeredEvidence(ev);

@@ -29,6 +29,8 @@ export interface ParseHttpRequestOptions {
   receivedAt: Date;
   /** Content type for a bare body; guessed when absent. */
   contentType?: string;
+  /** The whole input is a body (an `.eml` message, a captured payload), even if its first line looks like a request line. */
+  bare?: boolean;
 }
 
 const REQUEST_LINE = /^([A-Z]+) (\S+)(?: HTTP\/\d(?:\.\d)?)?$/;
@@ -37,7 +39,7 @@ export function parseHttpRequestFile(input: Buffer | string, opts: ParseHttpRequ
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const firstLineEnd = bytes.indexOf(0x0a);
   const firstLine = (firstLineEnd < 0 ? bytes : bytes.subarray(0, firstLineEnd)).toString('utf8').replace(/\r$/, '');
-  const m = REQUEST_LINE.exec(firstLine);
+  const m = opts.bare ? null : REQUEST_LINE.exec(firstLine);
   if (!m) return bareBody(bytes, opts);
 
   const method = m[1]!;
@@ -72,8 +74,8 @@ export function parseHttpRequestFile(input: Buffer | string, opts: ParseHttpRequ
   let sourceId: string | undefined;
   let subPath = '';
   if (segments[0] === 'hooks' && segments.length >= 3) {
-    channel = decodeURIComponent(segments[1]!);
-    sourceId = decodeURIComponent(segments[2]!);
+    channel = safeDecode(segments[1]!);
+    sourceId = safeDecode(segments[2]!);
     subPath = segments.length > 3 ? `/${segments.slice(3).join('/')}` : '';
   }
   return {
@@ -82,6 +84,14 @@ export function parseHttpRequestFile(input: Buffer | string, opts: ParseHttpRequ
     sourceId,
     target,
   };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 /** The end of the head: the first empty line, CRLF or LF. */

@@ -72,6 +72,10 @@ export function stripQuotedHistory(text: string): string {
     }
     if (line.startsWith('>') && lines.slice(i).every((l) => l.trim() === '' || l.trim().startsWith('>'))) {
       end = i;
+      // Gmail in Russian writes the attribution without a verb: "Вт, 5 нояб. 2024 г. в 10:15, Иван <i@x.ru>:".
+      let k = i - 1;
+      while (k >= 0 && (lines[k] ?? '').trim() === '') k--;
+      if (k >= 0 && /@[^\s]+>?\s*:\s*$/.test((lines[k] ?? '').trim())) end = k;
       break;
     }
   }

@@ -6,3 +6,4 @@ export * from './crm.ts';
 export * from './decode.ts';
 export { parsePhone, parsePhones, formatPhone, findPhonesInText, phoneTail10, maskPhone } from '../domain/phone.ts';
 export type { CountryCode, PhoneFormat } from '../domain/phone.ts';
+export { extractAttribution } from '../domain/attribution.ts';

@@ -1,5 +1,6 @@
 /**
- * The channel contract every registered connector inherits. For each `connectors/channels/<id>/fixtures/<case>.http`:
+ * The channel contract every registered connector inherits. For each `connectors/channels/<id>/fixtures/<case>.http`
+ * (or `<case>.eml`, a whole message as a poller hands it over):
  *
  *   verify (when `<case>.meta.json` gives a secret) → decode → payload → decide → normalise
  *
@@ -24,7 +25,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { E164Schema, InputError, OutcomeSchema, parseWith, type ChannelConnector, type CountryCode, type IntakeDecision, type NormaliseContext, type Outcome, type RawEvent } from '#sdk';
 import { channels } from '../../connectors/index.ts';
-import { loadHttpFixture } from '../support/http-fixture.ts';
+import { fixtureContext, loadHttpFixture, type HttpRequestFile } from '../support/http-fixture.ts';
 
 const UPDATE = process.env['UPDATE_GOLDENS'] === '1';
 const CHANNELS_DIR = fileURLToPath(new URL('../../connectors/channels/', import.meta.url));
@@ -72,18 +73,21 @@ function deepFreeze<T>(v: T): T {
   return Object.freeze(v);
 }
 
-function loadCase(connector: AnyChannel, dir: string, name: string): { event: RawEvent; sourceId: string; settings: unknown; meta: FixtureMeta } {
-  const file = loadHttpFixture(join(dir, `${name}.http`));
-  if (file.channel !== undefined) expect(file.channel, `${name}.http request line names another connector`).toBe(connector.id);
+function loadCase(connector: AnyChannel, dir: string, name: string, requestFile: string): { file: HttpRequestFile; event: RawEvent; settings: unknown; meta: FixtureMeta } {
+  const file = loadHttpFixture(requestFile);
+  if (file.channel !== undefined) expect(file.channel, `${name}: the request line names another connector`).toBe(connector.id);
   const meta = fixtureMeta(dir, name);
   const settings = parseWith(connector.settings, readJson(join(dir, `${name}.settings.json`)) ?? {}, 'settings');
   const event = meta.ip ? { ...file.event, ip: meta.ip } : file.event;
-  return { event, sourceId: file.sourceId ?? 'fixture', settings, meta };
+  return { file, event, settings, meta };
 }
 
 /** verify → decode → payload → decide → eventId → normalise ×2. Throws what the edge would turn into a 4xx. */
-async function runCase(connector: AnyChannel, dir: string, name: string): Promise<Run> {
-  const { event, sourceId, settings, meta } = loadCase(connector, dir, name);
+async function runCase(connector: AnyChannel, dir: string, name: string, requestFile: string): Promise<Run> {
+  const { file, event, settings, meta } = loadCase(connector, dir, name, requestFile);
+  if (connector.requiresSecret && connector.verify && meta.secret === undefined && !name.startsWith('invalid-')) {
+    throw new Error(`${name}: ${connector.id} is a signed sender; give the fixture's secret in ${name}.meta.json so verify runs over its bytes`);
+  }
   if (connector.verify && meta.secret !== undefined) {
     const v = connector.verify(event, { settings, secret: meta.secret, now: event.receivedAt });
     if (!v.ok) throw new VerifyRejected(v.reason);
@@ -92,13 +96,7 @@ async function runCase(connector: AnyChannel, dir: string, name: string): Promis
   const payload: unknown = parseWith(connector.payload, decoded);
   const decision: IntakeDecision = connector.decide?.(payload, event) ?? { kind: 'event' };
   const eventId = connector.eventId(payload, event) ?? bodyHash(event);
-  const ctx: NormaliseContext<unknown> = deepFreeze({
-    source: { channel: connector.id, sourceId, name: `${connector.title} (fixture)` },
-    settings,
-    receivedAt: event.receivedAt,
-    defaultRegion: (meta.defaultRegion ?? 'RU') as CountryCode,
-    raw: event,
-  });
+  const ctx: NormaliseContext<unknown> = deepFreeze(fixtureContext(connector, { ...file, event }, settings, (meta.defaultRegion ?? 'RU') as CountryCode));
   // A handshake is answered at the edge and never enqueued, so it never reaches normalise.
   if (decision.kind === 'handshake') return { event, decision, eventId, outcomes: [[], []], ctx };
   const frozen = deepFreeze(payload);
@@ -156,7 +154,9 @@ afterEach(() => {
 describe.each(channels.map((c) => [c.id, c] as const))('channel contract: %s', (id, connector) => {
   const dir = join(CHANNELS_DIR, id, 'fixtures');
   const all = existsSync(dir) ? readdirSync(dir) : [];
-  const cases = all.filter((f) => f.endsWith('.http')).map((f) => f.slice(0, -'.http'.length)).sort();
+  /** Case name → request file (`.http`, or `.eml` for mail). */
+  const files = new Map(all.filter((f) => /\.(http|eml)$/.test(f)).map((f) => [f.replace(/\.(http|eml)$/, ''), join(dir, f)]));
+  const cases = [...files.keys()].sort();
   const valid = cases.filter((c) => !c.startsWith('invalid-'));
   const invalid = cases.filter((c) => c.startsWith('invalid-'));
 
@@ -166,13 +166,13 @@ describe.each(channels.map((c) => [c.id, c] as const))('channel contract: %s', (
       const m = /^(.*)\.(expected|settings|meta)\.json$/.exec(f);
       return f.endsWith('.json') && (!m || !cases.includes(m[1]!));
     });
-    expect(stray, 'json files without a matching .http').toEqual([]);
+    expect(stray, 'json files without a matching .http/.eml').toEqual([]);
     expect(typeof connector.normalise).toBe('function');
     expect(id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
   });
 
   if (valid.length) it.each(valid)('%s: normalises to its golden', async (name) => {
-    const run = await runCase(connector, dir, name);
+    const run = await runCase(connector, dir, name, files.get(name)!);
     const [first, second] = run.outcomes;
     expect(second, 'normalise is not deterministic').toEqual(first);
     if (run.decision.kind === 'handshake') {
@@ -194,7 +194,7 @@ describe.each(channels.map((c) => [c.id, c] as const))('channel contract: %s', (
   if (invalid.length) it.each(invalid)('%s: is rejected naming a field', async (name) => {
     let err: unknown;
     try {
-      await runCase(connector, dir, name);
+      await runCase(connector, dir, name, files.get(name)!);
     } catch (e) {
       err = e;
     }
@@ -203,7 +203,8 @@ describe.each(channels.map((c) => [c.id, c] as const))('channel contract: %s', (
       return;
     }
     expect(err, 'expected an InputError').toBeInstanceOf(InputError);
-    const e = err as InputError;
+    if (!(err instanceof InputError)) return;
+    const e = err;
     expect(e.field, 'the error must name the field').toBeTruthy();
     expect(e.statusCode).toBeGreaterThanOrEqual(400);
     expect(e.statusCode).toBeLessThan(500);
@@ -214,8 +215,8 @@ describe.each(channels.map((c) => [c.id, c] as const))('channel contract: %s', (
     if (valid.length === 0) return;
     const ids = new Map<string, string>();
     for (const name of valid) {
-      const a = await runCase(connector, dir, name);
-      const b = await runCase(connector, dir, name);
+      const a = await runCase(connector, dir, name, files.get(name)!);
+      const b = await runCase(connector, dir, name, files.get(name)!);
       expect(b.eventId, `${name}: eventId changes between runs`).toBe(a.eventId);
       ids.set(name, a.eventId);
     }

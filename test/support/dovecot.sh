@@ -105,15 +105,13 @@ EOF
   doveconf -c "$CONF" -n >/dev/null
 }
 
-# A LOGIN over a fresh connection; bash's /dev/tcp keeps this free of extra tools.
-login_works() {
-  local reply
-  exec 9<>"/dev/tcp/127.0.0.1/$IMAP_PORT" 2>/dev/null || return 1
+# A LOGIN over a fresh connection; bash's /dev/tcp keeps this free of extra tools. Runs in a subshell so
+# the descriptor and its redirections never leak into the script.
+login_works() (
+  exec 9<>"/dev/tcp/127.0.0.1/$IMAP_PORT" || exit 1
   printf 'a1 LOGIN "%s" "%s"\r\na2 LOGOUT\r\n' "$IMAP_USER" "$IMAP_PASS" >&9
-  reply="$(timeout 2 cat <&9 || true)"
-  exec 9>&- 9<&-
-  grep -q '^a1 OK' <<<"$reply"
-}
+  timeout 2 cat <&9 | grep -q '^a1 OK'
+) 2>/dev/null
 
 wait_ready() {
   local i
@@ -135,7 +133,11 @@ start() {
     return 0
   fi
   write_config
-  dovecot -c "$CONF"
+  # Redirect the daemon's stdio: an inherited pipe would keep a caller (`… | tail`, execFile) waiting forever.
+  if ! dovecot -c "$CONF" </dev/null >"$IMAP_DIR/dovecot.stderr" 2>&1; then
+    cat "$IMAP_DIR/dovecot.stderr" >&2
+    return 1
+  fi
   wait_ready
   log "ready on 127.0.0.1:$IMAP_PORT user $IMAP_USER (dir $IMAP_DIR)"
 }

@@ -51,6 +51,13 @@ describe('parseHttpRequestFile', () => {
     expect(guessContentType(Buffer.alloc(0))).toBeUndefined();
   });
 
+  it('takes the whole input as a body when told to (an .eml message)', () => {
+    const r = parseHttpRequestFile('GET /x HTTP/1.1\nFrom: a@b\n\nhi', { ...at, bare: true, contentType: 'message/rfc822' });
+    expect(r.channel).toBeUndefined();
+    expect(r.event.headers).toEqual({ 'content-type': 'message/rfc822' });
+    expect(r.event.body.toString()).toBe('GET /x HTTP/1.1\nFrom: a@b\n\nhi');
+  });
+
   it('rejects a malformed header line', () => {
     expect(() => parseHttpRequestFile('POST /hooks/a/b HTTP/1.1\nnot a header\n\nx', at)).toThrow(/colon/);
   });

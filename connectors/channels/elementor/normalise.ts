@@ -2,7 +2,7 @@
 import type { Attachment, NormaliseContext, Outcome, Tracking } from '#sdk';
 import { extractAttribution, isAttributionKey } from '../../../src/domain/attribution.ts';
 import { bodyHashId, fillTitle, firstText, isEmptyLead, mapFormEntries, type FormEntry } from '../form/fields.ts';
-import type { ElementorField, ElementorPayload, ElementorSettings } from './payload.ts';
+import type { ElementorPayload, ElementorSettings } from './payload.ts';
 
 /** Field types that carry no customer data (Elementor blocks a filled honeypot itself). */
 const NO_DATA_TYPES = new Set(['honeypot', 'recaptcha', 'recaptcha_v3', 'html', 'step', 'turnstile']);
@@ -85,8 +85,7 @@ export function normaliseElementor(p: ElementorPayload, ctx: NormaliseContext<El
 /** Advanced Data ON: `fields[<id>][…]` and `meta[<key>][title|value]`. */
 function collectAdvanced(p: ElementorPayload): Collected {
   const out: Collected = { entries: [], attachments: [], attributionPairs: [], formName: firstText(p.form?.name, p.form?.id) };
-  const list: [string, ElementorField][] = Array.isArray(p.fields) ? p.fields.map((f, i) => [String(i), f]) : Object.entries(p.fields ?? {});
-  for (const [key, f] of list) {
+  for (const [key, f] of Object.entries(p.fields ?? {})) {
     const id = firstText(f.id) ?? key;
     const title = firstText(f.title) ?? id;
     const type = firstText(f.type)?.toLowerCase();
@@ -122,7 +121,8 @@ function collectFlat(p: ElementorPayload): Collected {
     }
     // An unlabelled field arrives as "No Label <custom_id>": the id is the better name.
     const id = NO_LABEL.exec(label)?.[1];
-    out.attributionPairs.push([label, value], ...(id ? ([[id, value]] as [string, string][]) : []));
+    out.attributionPairs.push([label, value]);
+    if (id) out.attributionPairs.push([id, value]);
     if (isAttributionKey(label) || (id && isAttributionKey(id))) continue;
     out.entries.push({ key: id ?? label, label, value });
   }

@@ -28,10 +28,14 @@ export type ElementorField = z.infer<typeof ElementorFieldSchema>;
 
 const MetaRow = z.looseObject({ title: Scalar.optional(), value: Scalar.optional() });
 
+function arrayToRecord(v: unknown): unknown {
+  return Array.isArray(v) ? Object.fromEntries(v.map((item, i) => [String(i), item])) : v;
+}
+
 export const ElementorPayloadSchema = z.looseObject({
   form: z.looseObject({ id: Scalar.optional(), name: Scalar.optional() }).optional(),
-  // A record keyed by custom id; an array when every id is numeric (qs turns `fields[1]` into an index).
-  fields: z.union([z.record(z.string(), ElementorFieldSchema), z.array(ElementorFieldSchema)]).optional(),
+  // A record keyed by custom id. When every id is numeric qs turns `fields[1]` into an array index: back to a record.
+  fields: z.preprocess(arrayToRecord, z.record(z.string(), ElementorFieldSchema)).optional(),
   meta: z.record(z.string(), MetaRow).optional(),
   form_id: Scalar.optional(),
   form_name: Scalar.optional(),

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { parsePhone, parsePhones, type Attachment, type Contact, type CountryCode, type ExtraField, type RawEvent } from '#sdk';
+import { findPhonesInText, parsePhone, parsePhones, type Attachment, type Contact, type CountryCode, type ExtraField, type RawEvent } from '#sdk';
 
 export type FieldRole = 'name' | 'phone' | 'email' | 'message' | 'company';
 const ROLES: readonly FieldRole[] = ['name', 'phone', 'email', 'message', 'company'];
@@ -35,6 +35,7 @@ const ROLE_WORDS: readonly { role: FieldRole; exact: readonly string[]; prefix: 
 const FILLER = new Set([
   'your', 'ваш', 'ваше', 'ваша', 'ваши', 'first', 'last', 'full', 'contact', 'client', 'customer', 'клиента',
   'контактное', 'контактный', 'the', 'and', 'и', 'для', 'связи', 'number', 'номер', 'name', 'имя', 'field', 'поле',
+  'of', 'к', 'вашей', 'вашего', 'название', 'наименование', 'additional', 'дополнительный', 'заказу',
 ]);
 
 /** One name or a list of names (YAML-friendly). */
@@ -87,6 +88,12 @@ export function mapFormEntries(entries: readonly FormEntry[], fieldMap: FieldMap
     else fields.push(extra(entry));
   }
 
+  // No field is called a phone, but one labelled "Ваш номер" / "Number" holds nothing but a valid number.
+  if (byRole.phone.length === 0 && fieldMap?.phone === undefined) {
+    const i = fields.findIndex((f) => /(^|[^\p{L}])(номер|number)([^\p{L}]|$)/iu.test(f.label) && /^[\d\s()+\-.]{7,}$/.test(f.value) && findPhonesInText(f.value, region).length === 1);
+    const found = i >= 0 ? fields.splice(i, 1)[0] : undefined;
+    if (found) byRole.phone.push({ key: found.key, label: found.label, value: found.value });
+  }
   const { phonesE164, phonesUnparsed } = parsePhones(
     byRole.phone.map((e) => e.value),
     region,
@@ -227,6 +234,7 @@ export function filesToAttachments(files: z.infer<typeof FilesSchema>): Attachme
 export function fillTitle(template: string, vars: Readonly<Record<string, string | undefined>>, fallback: string): string {
   const filled = template
     .replace(/\{(\w+)\}/g, (_, k: string) => vars[k]?.trim() ?? '')
+    .replace(/\(\s*\)|\[\s*\]|«\s*»|"\s*"/g, '')
     .replace(/\s+/g, ' ')
     .replace(/[\s:№#—–-]+$/u, '')
     .trim();
@@ -258,7 +266,7 @@ export function isEmptyLead(m: MappedForm): boolean {
  */
 export function bodyHashId(e: RawEvent): string {
   const h = createHash('sha256').update(e.body);
-  if (e.body.length === 0) h.update(new URLSearchParams(e.query as Record<string, string>).toString());
+  if (e.body.length === 0) h.update(new URLSearchParams({ ...e.query }).toString());
   return `sha256:${h.digest('hex')}`;
 }
 

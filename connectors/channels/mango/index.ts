@@ -8,7 +8,7 @@ import { mangoEventId, normaliseMango } from './normalise.ts';
  * Mango Office VPBX. The admin registers `https://<hub>/hooks/mango/<sourceId>` as the API base URL;
  * Mango appends `/events/call`, `/events/summary`, `/events/recording`, `/events/dtmf`, `/ping`….
  */
-export const mango = defineChannel<MangoPayload, MangoSettings>({
+export const mangoChannel = defineChannel<MangoPayload, MangoSettings>({
   id: 'mango',
   kind: 'telephony',
   title: 'Mango Office',

@@ -11,12 +11,14 @@ export type SipuniSettings = z.infer<typeof SipuniSettingsSchema>;
  * Sipuni: one URL in "API → События на АТС". No vendor signature, so no `verify`: the gateway's generic
  * check compares `?secret=` with the source secret.
  */
-export const sipuni = defineChannel<SipuniEvent, SipuniSettings>({
+export const sipuniChannel = defineChannel<SipuniEvent, SipuniSettings>({
   id: 'sipuni',
   kind: 'telephony',
   title: 'Sipuni',
   settings: SipuniSettingsSchema,
   intake: { mode: 'webhook', methods: ['GET', 'POST'] },
+  // Unsigned calls would let anyone write fake calls into the CRM: a URL secret is mandatory.
+  requiresSecret: true,
   decode: decodeSipuni,
   payload: SipuniEventSchema,
   eventId: (p) => sipuniEventId(p),

@@ -4,8 +4,8 @@ import { extractAttribution, isAttributionKey } from '../../../src/domain/attrib
 import { bodyHashId, fillTitle, filesToAttachments, firstText, flattenBody, isEmptyLead, isRecord, mapFormEntries } from '../form/fields.ts';
 import type { TildaPayload, TildaPayment, TildaSettings } from './payload.ts';
 
-/** Keys Tilda adds itself; never shown as form fields. */
-const SERVICE_KEYS = new Set(['tranid', 'formid', 'formname', 'cookies', 'referer', 'test', 'payment', 'paymentsystem', '__files', 'ma_name', 'ma_email', 'ma_phone']);
+/** Keys Tilda adds itself; never shown as form fields. (`test` is one only on the check request, handled first.) */
+const SERVICE_KEYS = new Set(['tranid', 'formid', 'formname', 'cookies', 'referer', 'payment', 'paymentsystem', '__files', 'ma_name', 'ma_email', 'ma_phone']);
 
 export function isTildaTestPing(p: TildaPayload): boolean {
   return firstText(p.test) === 'test' && firstText(p.tranid) === undefined && firstText(p.formid) === undefined;
@@ -23,7 +23,11 @@ export function normaliseTilda(p: TildaPayload, ctx: NormaliseContext<TildaSetti
   if (isTildaTestPing(p)) return [{ kind: 'ignored', reason: { code: 'tilda:test-ping', detail: 'Tilda check request (test=test)' } }];
   const s = ctx.settings;
 
-  const entries = flattenBody(p, (k) => SERVICE_KEYS.has(k.toLowerCase()) || isAttributionKey(k));
+  // Tilda variable names cannot hold spaces (`Выберите_сеанс`): show them as words in the note.
+  const entries = flattenBody(p, (k) => SERVICE_KEYS.has(k.toLowerCase()) || isAttributionKey(k)).map((e) => ({
+    ...e,
+    label: e.key === 'ma_id' ? 'ID в личном кабинете' : e.label.replace(/_/g, ' ').trim() || e.key,
+  }));
   const mapped = mapFormEntries(entries, s.fields, ctx.defaultRegion);
   // Members area: the logged-in user's own data fills what the form did not ask for.
   const member = mapFormEntries(

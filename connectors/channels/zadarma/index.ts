@@ -8,7 +8,7 @@ import { normaliseZadarma, zadarmaEventId } from './normalise.ts';
  * Zadarma and Novofon 1.0 (`settings.provider: novofon`): "Уведомления о звонках АТС" posted to
  * `https://<hub>/hooks/zadarma/<sourceId>`.
  */
-export const zadarma = defineChannel<ZadarmaPayload, ZadarmaSettings>({
+export const zadarmaChannel = defineChannel<ZadarmaPayload, ZadarmaSettings>({
   id: 'zadarma',
   kind: 'telephony',
   title: 'Zadarma / Novofon 1.0',

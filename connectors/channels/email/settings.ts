@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name like MAIL_PASSWORD');
+
+/** Where the poller reads mail. The poller (not the connector) connects; secrets are named by env var. */
+export const ImapSettingsSchema = z.object({
+  host: z.string().min(1),
+  /** @defaultValue 993 */
+  port: z.number().int().min(1).max(65535).default(993),
+  /** TLS from the first byte (993). `false` → STARTTLS when the server offers it (143). @defaultValue true */
+  secure: z.boolean().default(true),
+  user: z.string().min(1),
+  /** Env var holding the password or app password. */
+  passwordEnv: EnvName,
+  /** @defaultValue INBOX */
+  mailbox: z.string().min(1).default('INBOX'),
+  /** Where handled mail is moved; empty → only flagged `\Seen`. @defaultValue Processed */
+  processedMailbox: z.string().default('Processed'),
+  /** Where robot mail is moved; empty → left in place. @defaultValue "" */
+  junkMailbox: z.string().default(''),
+});
+
+export const EmailSettingsSchema = z.object({
+  /** The monitored mailbox's address: mail From it is our own and is ignored (loop protection). */
+  address: z.email().optional(),
+  /** Other addresses we send from (CRM mailer, managers' shared box): never treated as a customer. */
+  ownAddresses: z.array(z.email()).default([]),
+  /** Company numbers that appear in quoted signatures; never taken as the customer's phone. */
+  ownPhones: z.array(z.string()).default([]),
+  /** Required by the IMAP poller; optional here so fixtures and replays need no mailbox. */
+  imap: ImapSettingsSchema.optional(),
+  /** Poll interval when IDLE is unavailable or as a safety net. @defaultValue 60 000 ms */
+  pollEveryMs: z.number().int().min(5_000).default(60_000),
+});
+export type EmailSettings = z.infer<typeof EmailSettingsSchema>;

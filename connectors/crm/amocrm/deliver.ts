@@ -1,0 +1,114 @@
+/**
+ * One outcome into amoCRM as journaled steps (every CRM write runs inside `journal.step` with a `recover`):
+ *   lead:    findContact → saveContact (new phone/e-mail on a found contact) → threadLead | openLead
+ *            → createLead (Unsorted form or /leads/complex, embedding a new contact) → addNote → addTask
+ *   message: addNote on the conversation's lead
+ *   call:    see steps/call.ts
+ * Reads (findContact, openLead) are journaled too, so a retry takes the same decisions as the first attempt.
+ */
+import { CrmError, HttpError, type AccountFacts, type CallerInfo, type CrmIO, type DeliveryReceipt, type DeliveryTask, type StepJournal } from '#sdk';
+import { amoClient } from './client.ts';
+import { withAuthContext } from './auth.ts';
+import { classifyAmo } from './classify.ts';
+import { amoMeta } from './fields.ts';
+import type { AmoSettings } from './settings.ts';
+import type { StepCtx } from './steps/context.ts';
+import { findContact, type FoundContact } from './steps/find-contact.ts';
+import { addContactDetails } from './steps/save-contact.ts';
+import { openLeadOf, openThreadLead, type TargetLead } from './steps/open-lead.ts';
+import { createLead, messengerKey } from './steps/create-lead.ts';
+import { addNote } from './steps/add-note.ts';
+import { addTask } from './steps/add-task.ts';
+import { deliverCall } from './steps/call.ts';
+
+type LeadTask = Extract<DeliveryTask, { kind: 'lead' }>;
+type MessageTask = Extract<DeliveryTask, { kind: 'message' }>;
+
+export function deliver(io: CrmIO, s: AmoSettings, task: DeliveryTask, journal: StepJournal, facts: AccountFacts): Promise<DeliveryReceipt> {
+  return withAuthContext(async () => {
+    const ctx: StepCtx = { io, s, c: amoClient(io, s), facts, meta: amoMeta(facts), journal };
+    try {
+      switch (task.kind) {
+        case 'lead':
+          return await deliverLead(ctx, task);
+        case 'message':
+          return await deliverMessage(ctx, task);
+        case 'call':
+          return await deliverCall(ctx, task);
+      }
+    } catch (err) {
+      // Classified here, where the settings are known: fixes name this account's env vars, pauses use its values.
+      if (err instanceof HttpError) throw new CrmError(classifyAmo(err, { settings: s }));
+      throw err;
+    }
+  });
+}
+
+async function deliverLead(ctx: StepCtx, task: LeadTask): Promise<DeliveryReceipt> {
+  const c = task.lead.contact;
+  const found = await ctx.journal.step<FoundContact | null>('findContact', () => findContact(ctx, { phonesE164: c.phonesE164, emails: c.emails, messengerKey: messengerKey(c) }));
+  if (found) await addContactDetails(ctx, found, c, task.phoneFormat);
+
+  let target: TargetLead | null = null;
+  const threadLeadId = task.threadLeadId !== undefined && /^\d+$/.test(task.threadLeadId) ? Number(task.threadLeadId) : undefined;
+  // A conversation's lead takes the message while it is open; a closed one gives way to the usual rules.
+  if (threadLeadId !== undefined) target = await ctx.journal.step('threadLead', () => openThreadLead(ctx, threadLeadId));
+  if (!target && found && task.repeatPolicy === 'note-on-open-lead') target = await ctx.journal.step('openLead', () => openLeadOf(ctx, found.leadIds));
+
+  let createdLead = false;
+  let contactId = found?.contactId;
+  if (!target) {
+    const made = await createLead(ctx, task, found);
+    target = { leadId: made.leadId, ...(made.responsibleUserId !== undefined ? { responsibleUserId: made.responsibleUserId } : {}) };
+    createdLead = made.merged !== true;
+    contactId = made.contactId ?? contactId;
+  }
+  const note = await addNote(ctx, 'addNote', 'leads', target.leadId, task.noteText, task.key);
+  const followUp = task.task ? await addTask(ctx, 'addTask', 'leads', target.leadId, task.task, target.responsibleUserId) : undefined;
+  return {
+    ...(contactId !== undefined ? { contactId: String(contactId) } : {}),
+    leadId: String(target.leadId),
+    createdLead,
+    noteId: String(note.noteId),
+    ...(followUp ? { taskId: String(followUp.taskId) } : {}),
+    url: `${ctx.s.baseUrl}/leads/detail/${target.leadId}`,
+  };
+}
+
+async function deliverMessage(ctx: StepCtx, task: MessageTask): Promise<DeliveryReceipt> {
+  if (!/^\d+$/.test(task.threadLeadId)) {
+    throw new CrmError({ kind: 'reject', cause: `thread lead id "${task.threadLeadId}" is not an amoCRM lead id` });
+  }
+  const leadId = Number(task.threadLeadId);
+  const note = await addNote(ctx, 'addNote', 'leads', leadId, task.noteText, task.key);
+  return { leadId: String(leadId), createdLead: false, noteId: String(note.noteId), url: `${ctx.s.baseUrl}/leads/detail/${leadId}` };
+}
+
+/** Caller-ID: who is calling, who handles them, and their open lead. Reads only. */
+export function lookupPhone(io: CrmIO, s: AmoSettings, phoneE164: string): Promise<CallerInfo | null> {
+  return withAuthContext(async () => {
+    const c = amoClient(io, s);
+    const found = await findContact({ io, c }, { phonesE164: [phoneE164], emails: [] });
+    if (!found) return null;
+    const open = await openLeadOf({ c }, found.leadIds);
+    const responsibleUserId = open?.responsibleUserId ?? found.responsibleUserId;
+    const responsibleName = responsibleUserId !== undefined ? await userName(io, c, responsibleUserId) : undefined;
+    return {
+      contactId: String(found.contactId),
+      ...(found.name ? { name: found.name } : {}),
+      ...(responsibleUserId !== undefined ? { responsibleUserId: String(responsibleUserId) } : {}),
+      ...(responsibleName ? { responsibleName } : {}),
+      ...(open ? { openLeadId: String(open.leadId) } : {}),
+    };
+  });
+}
+
+/** User names change rarely: cached for a day in the account's Redis cache. */
+async function userName(io: CrmIO, c: ReturnType<typeof amoClient>, id: number): Promise<string | undefined> {
+  const key = `user:${id}:name`;
+  const cached = await io.cache.get(key);
+  if (cached !== null) return cached || undefined;
+  const u = await c.user(id);
+  await io.cache.set(key, u?.name ?? '', 86_400);
+  return u?.name;
+}

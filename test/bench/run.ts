@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: prints figures (never a pass/fail test) and writes bench-results.json.
+ * 1. Gateway intake (secret check + durable enqueue) vs a bare Fastify + BullMQ baseline, same run, 50 connections.
+ * 2. Delivery into the amoCRM emulator at its 7 req/s limit: leads/s, requests per lead, share of the ceiling.
+ */
+import { writeFileSync } from 'node:fs';
+import Fastify from 'fastify';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Agent, request } from 'undici';
+import { startHarness } from '../support/harness.ts';
+import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
+import { startAmoEmulator } from '../emulators/amocrm/start.ts';
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
+const LEADS = Number(process.env.BENCH_LEADS ?? 42);
+
+async function load(url: string, headers: Record<string, string>, body: (i: number) => string): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+  const agent = new Agent({ connections: CONNECTIONS, pipelining: 1 });
+  const lat: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= REQUESTS) return;
+        const s = performance.now();
+        const res = await request(url, { method: 'POST', headers, body: body(i), dispatcher: agent });
+        await res.body.dump();
+        if (res.statusCode !== 200) errors++;
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await agent.close();
+  lat.sort((a, b) => a - b);
+  return { rps: REQUESTS / secs, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]!, errors };
+}
+
+async function benchIntake() {
+  const h = await startHarness({ config: { sources: [{ id: 'bench', connector: 'form', name: 'Bench', secretEnv: 'BENCH_SECRET' }] }, env: { BENCH_SECRET: 'bench-secret-0123456789' }, workers: false });
+  const headers = { 'content-type': 'application/json', 'x-leadgate-secret': 'bench-secret-0123456789' };
+  const body = (i: number) => JSON.stringify({ name: 'Иван', phone: `8912${String(1000000 + i)}`, email: `b${i}@example.ru`, submission_id: `bench-${i}-${Date.now()}` });
+  await load(`${h.gateway.url}/hooks/form/bench`, headers, body); // warm-up
+  const hub = await load(`${h.gateway.url}/hooks/form/bench`, headers, body);
+  await h.close();
+
+  const prefix = uniquePrefix();
+  const conn = new Redis(TEST_REDIS_URL, { enableOfflineQueue: false });
+  const q = new Queue('intake', { connection: conn, prefix });
+  const bare = Fastify();
+  bare.post('/in', async (req) => {
+    await q.add('event', { body: req.body }, { jobId: `x-${Math.random()}` });
+    return { ok: true };
+  });
+  const addr = await bare.listen({ port: 0, host: '127.0.0.1' });
+  await load(`${addr}/in`, { 'content-type': 'application/json' }, body);
+  const base = await load(`${addr}/in`, { 'content-type': 'application/json' }, body);
+  await bare.close();
+  await q.close();
+  conn.disconnect();
+  await cleanupPrefix(prefix);
+  return { hub, baseline: base, ratio: hub.rps / base.rps };
+}
+
+async function benchDelivery() {
+  const emu = await startAmoEmulator();
+  const h = await startHarness({
+    config: { crm: [{ id: 'amo', connector: 'amocrm', settings: { baseUrl: emu.url, auth: 'long-lived', tokenEnv: 'BENCH_AMO_TOKEN' } }], sources: [{ id: 'site', connector: 'form', name: 'Bench' }] },
+    env: { BENCH_AMO_TOKEN: emu.token },
+  });
+  const before = emu.stats.requests.length;
+  const t0 = performance.now();
+  const receivedAt: number[] = [];
+  for (let i = 0; i < LEADS; i++) {
+    receivedAt.push(Date.now());
+    await h.post('/hooks/form/site', JSON.stringify({ name: `Клиент ${i}`, phone: `8 915 ${String(1000000 + i)}`, email: `d${i}@example.ru`, utm_source: 'bench', submission_id: `d-${i}` }), { 'content-type': 'application/json' });
+  }
+  await h.drain(600_000);
+  const secs = (performance.now() - t0) / 1000;
+  const requests = emu.stats.requests.length - before;
+  const perLead = requests / LEADS;
+  const ceilingLeadsPerSec = 7 / perLead;
+  const out = {
+    leads: LEADS,
+    seconds: secs,
+    leadsPerSec: LEADS / secs,
+    requestsPerLead: perLead,
+    ceilingLeadsPerSec,
+    shareOfCeiling: LEADS / secs / ceilingLeadsPerSec,
+    requestShareOfLimit: requests / secs / 7,
+    maxRequestsInAnySecond: emu.stats.maxPerWindow,
+    limitExceeded: emu.stats.limitExceeded,
+    counts: emu.state.counts(),
+  };
+  await h.close();
+  await emu.close();
+  return out;
+}
+
+const intake = await benchIntake();
+const delivery = await benchDelivery();
+const fmt = (n: number) => n.toFixed(1);
+console.log('\nGateway intake (%d requests, %d connections):', REQUESTS, CONNECTIONS);
+console.table({
+  leadgate: { 'req/s': fmt(intake.hub.rps), 'p50 ms': fmt(intake.hub.p50), 'p99 ms': fmt(intake.hub.p99), errors: intake.hub.errors },
+  'bare fastify+bullmq': { 'req/s': fmt(intake.baseline.rps), 'p50 ms': fmt(intake.baseline.p50), 'p99 ms': fmt(intake.baseline.p99), errors: intake.baseline.errors },
+});
+console.log('intake ratio to baseline: %s (target ≥ 0.8)', intake.ratio.toFixed(2));
+console.log('\nDelivery into the amoCRM emulator (7 req/s limit), per-lead path:');
+console.table({ amocrm: { leads: delivery.leads, 'leads/s': delivery.leadsPerSec.toFixed(2), 'requests/lead': delivery.requestsPerLead.toFixed(1), 'ceiling leads/s': delivery.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(delivery.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': delivery.maxRequestsInAnySecond, 'limit exceeded': delivery.limitExceeded } });
+writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery }, null, 2));
+console.log('\nwritten bench-results.json');
+process.exit(0);
