@@ -12,7 +12,10 @@ import { zadarmaChannel } from './channels/zadarma/index.ts';
 import { sipuniChannel } from './channels/sipuni/index.ts';
 import { uisChannel } from './channels/uis/index.ts';
 import { pbxChannel } from './channels/pbx/index.ts';
+import { telegram } from './channels/telegram/index.ts';
+import { email } from './channels/email/index.ts';
 // crm imports
+import { bitrix24Crm } from './crm/bitrix24/index.ts';
 import { amocrm } from './crm/amocrm/index.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,11 +29,14 @@ export const channels: readonly ChannelConnector<any, any>[] = [
   sipuniChannel,
   uisChannel,
   pbxChannel,
+  telegram,
+  email,
 ];
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const crms: readonly CrmConnector<any>[] = [
   // crms
+  bitrix24Crm,
   amocrm,
 ];
 

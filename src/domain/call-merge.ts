@@ -14,6 +14,9 @@ import type { CallRecord } from '../sdk/crm.ts';
  * among equals the later event time wins, then the higher `seq` (Mango orders by `seq` within a leg), then
  * the external id (only to make ties deterministic).
  *
+ * States: `ringing` in progress, nobody talked yet; `answered` in progress after an answer; `missed` over and
+ * nobody talked; `ended` over after a conversation; `recorded` over and a recording is available.
+ *
  * Leg-level ends: an `ended` event that carries a `providerLegId` ends one leg (a Mango `Disconnected`
  * leg, a Sipuni `event=4`, a UIS "talk finished"); it fills identity fields but neither ends the call nor
  * sets its end time, durations or status. A call ends on `summary` or on an `ended` without a leg id.

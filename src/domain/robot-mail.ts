@@ -61,7 +61,7 @@ export const ROBOT_MAIL_HEADERS: readonly string[] = [
 /** Our own loop-protection header prefix: anything we send carries `X-Leadgate-…`. */
 export const LOOP_HEADER_PREFIX = 'x-leadgate';
 
-const ROBOT_LOCAL_PART = /^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|notifications?)([+._-].*)?$/i;
+const ROBOT_LOCAL_PART = /^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|notifications?)([+._-].*)?$/i;
 const ROBOT_SUBJECT =
   /^\s*(auto(matic)? ?reply|out of (the )?office|автоответ|автоматический ответ|undeliver|delivery status notification|недоставленное сообщение|returned mail)/i;
 

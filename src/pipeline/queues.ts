@@ -45,7 +45,7 @@ export function toStoredRaw(e: RawEvent): StoredEvent['raw'] {
     method: e.method,
     subPath: e.subPath,
     headers,
-    query: { ...e.query },
+    query: Object.fromEntries(Object.entries(e.query).filter(([k]) => k !== 'secret')),
     bodyB64: e.body.toString('base64'),
     receivedAt: e.receivedAt.toISOString(),
     ...(e.ip ? { ip: e.ip } : {}),

@@ -20,6 +20,7 @@ import { LeadSchema } from '../../../src/sdk/lead.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../../../test/support/redis.ts';
 import { startAmoEmulator, SEED, type RunningAmoEmulator } from '../../../test/emulators/amocrm/index.ts';
 import { amocrm } from './index.ts';
+import { findCrm } from '../../index.ts';
 import { AmoSettingsSchema, type AmoSettings } from './settings.ts';
 import { classifyAmo, resetRateLimitMemory } from './classify.ts';
 import { amoClient } from './client.ts';
@@ -184,12 +185,9 @@ describe('amocrm classify (one test per vendor status)', () => {
     expect(f.kind).toBe('retry');
   });
 
-  it('connection reset and timeouts are retried', async () => {
-    nock(HOST).get('/api/v4/account').query(true).replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
-    const { io } = memoryIo({ settings: longLived, env: { AMO_TOKEN: 'llt' } });
-    const err = await amoClient(io, longLived).account().catch((e: unknown) => e);
-    expect(classifyAmo(err)).toMatchObject({ kind: 'retry', afterMs: 5_000 });
-    expect(classifyAmo(new HttpError({ message: 't', code: 'ETIMEDOUT', request: { method: 'GET', url: '/x' } })).kind).toBe('retry');
+  it.each(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED'])('%s (no HTTP status) is retried', (code) => {
+    const f = classifyAmo(new HttpError({ message: code, code, request: { method: 'GET', url: '/api/v4/account' } }));
+    expect(f).toMatchObject({ kind: 'retry', afterMs: 5_000 });
   });
 });
 
@@ -293,6 +291,7 @@ interface Env {
   prefix: string;
   keys: Keys;
   rt: AccountRuntime;
+  settings: AmoSettings;
   facts: AccountFacts;
   deliver(task: DeliveryTask, journalName?: string): ReturnType<typeof amocrm.deliver>;
   journalKey(name: string): string;
@@ -344,7 +343,7 @@ async function startEnv(o: { auth?: 'long-lived' | 'oauth'; emulator?: Parameter
   });
   const mapping = loadMapping(resolve('mappings/amocrm.yaml'), 'amocrm');
   const rt = createAccountRuntime({
-    account: { config: { id: ACCOUNT_ID, connector: 'amocrm', settings: {} }, connector: amocrm as never, settings, mapping },
+    account: { config: { id: ACCOUNT_ID, connector: 'amocrm', settings: {} }, connector: findCrm('amocrm')!, settings, mapping },
     redis,
     keys,
     log: silent,
@@ -355,6 +354,7 @@ async function startEnv(o: { auth?: 'long-lived' | 'oauth'; emulator?: Parameter
     prefix,
     keys,
     rt,
+    settings,
     facts: { fields: [], problems: [], warnings: [], meta: {} },
     journalKey: (name) => keys.journal(`${ACCOUNT_ID}:${name}`),
     deliver: (task, journalName = task.key) => amocrm.deliver(rt.io, settings, task, createJournal(redis, env.journalKey(journalName), 3600), env.facts),
@@ -423,7 +423,7 @@ describe('amocrm against the emulator', () => {
     const first = await e.deliver(leadTask('site:ev1:0', leadInput({ contact: { name: 'Ирина', phonesE164: ['+79123456789'], emails: [] } })));
     const lead = e.emu.state.leads.get(Number(first.leadId))!;
     const uid = [...e.emu.state.unsorted.values()][0]!.uid;
-    await fetch(`${e.emu.url}/api/v4/leads/unsorted/${uid}/accept`, { method: 'POST', headers: { authorization: `Bearer ${e.emu.token}`, 'content-type': 'application/json' }, body: '{}' });
+    await e.rt.io.http.request({ method: 'POST', url: `/api/v4/leads/unsorted/${uid}/accept`, data: {} });
     lead.status_id = 142;
     const second = await e.deliver(leadTask('site:ev2:0', leadInput({ externalId: 'ev-2', contact: { phonesE164: ['+79123456789'], emails: ['new@example.ru'] } })));
     const s = e.emu.state;
@@ -494,6 +494,15 @@ describe('amocrm against the emulator', () => {
     expect(e.emu.state.counts()).toMatchObject({ contacts: 1, leads: 1, notes: 1, tasks: 1 });
   });
 
+  it('a connection reset mid-delivery is retried; the retry doubles nothing', async () => {
+    e.emu.faults.resetNext(1, { method: 'POST', path: '/api/v4/tasks' });
+    const task = leadTask('site:ev1:0');
+    const err = await e.deliver(task).catch((x: unknown) => x);
+    expect((err as CrmError).failure).toMatchObject({ kind: 'retry' });
+    await e.deliver(task);
+    expect(e.emu.state.counts()).toMatchObject({ contacts: 1, leads: 1, notes: 1, tasks: 1 });
+  });
+
   it('a message of a conversation becomes a note on its lead', async () => {
     const first = await e.deliver(leadTask('tg:ev1:0'));
     const r = await e.deliver({ kind: 'message', key: 'tg:ev2:0', contact: { phonesE164: [], phonesUnparsed: [], emails: [] }, threadLeadId: first.leadId!, noteText: 'Новое сообщение (Telegram):\nА доставка есть?', attachments: [] });
@@ -503,9 +512,9 @@ describe('amocrm against the emulator', () => {
 
   it('caller-ID lookup finds the contact and its open lead', async () => {
     const first = await e.deliver(leadTask('site:ev1:0'));
-    const info = await amocrm.lookupPhone!(e.rt.io, e.rt.account.settings, '+79123456789');
+    const info = await amocrm.lookupPhone!(e.rt.io, e.settings, '+79123456789');
     expect(info).toMatchObject({ contactId: first.contactId, openLeadId: first.leadId, responsibleName: 'Администратор' });
-    expect(await amocrm.lookupPhone!(e.rt.io, e.rt.account.settings, '+79990000000')).toBeNull();
+    expect(await amocrm.lookupPhone!(e.rt.io, e.settings, '+79990000000')).toBeNull();
   });
 
   it('calls: an unknown missed caller lands in Unsorted (sip) with a callback task; the recording adds one note', async () => {
@@ -556,7 +565,7 @@ describe('amocrm OAuth against the emulator', () => {
 
   it('the code exchange stores the pair; after token expiry 4 concurrent deliveries refresh exactly once', async () => {
     const { exchangeAuthCode } = await import('./auth.ts');
-    const settings = e.rt.account.settings as AmoSettings;
+    const settings = e.settings;
     await exchangeAuthCode(e.rt.io, settings, e.emu.state.auth.issueAuthCode());
     expect(e.emu.stats.codeExchanges).toBe(1);
     e.facts = await e.rt.facts();
@@ -571,7 +580,7 @@ describe('amocrm OAuth against the emulator', () => {
   });
 
   it('without stored tokens inspect reports the command to run', async () => {
-    const facts = await amocrm.inspect(e.rt.io, e.rt.account.settings);
+    const facts = await amocrm.inspect(e.rt.io, e.settings);
     expect(facts.problems.join('\n')).toContain('npx leadgate oauth amocrm');
   });
 });

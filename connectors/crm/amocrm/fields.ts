@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { AccountFacts, CrmIO, FieldCatalogueEntry, MappedField } from '#sdk';
 import { amoClient, type AmoCustomField, type AmoPipeline } from './client.ts';
 import { tokenWarnings, withAuthContext } from './auth.ts';
-import { CrmError } from '#sdk';
+import { CrmError, HttpError } from '#sdk';
 import type { AmoSettings } from './settings.ts';
 
 /** The tracking (`tracking_data`) lead fields every account has (sheet §7.1). */
@@ -68,7 +68,15 @@ export async function inspectAccount(io: CrmIO, s: AmoSettings, env: Readonly<Re
       }
       throw err;
     }
-    const [users, pipelinesRaw, leadFields, contactFields] = [await c.users(), await c.pipelines(), await c.customFields('leads'), await c.customFields('contacts')];
+    // Listing users needs admin rights; a manager's token still delivers, only the responsible check is skipped.
+    const users = await c.users().catch((err: unknown) => {
+      if (err instanceof HttpError && err.status === 403 && !/html/i.test(err.headers['content-type'] ?? '')) {
+        warnings.push('the token may not list users (HTTP 403): settings.responsibleUserId and user names are not checked');
+        return [];
+      }
+      throw err;
+    });
+    const [pipelinesRaw, leadFields, contactFields] = [await c.pipelines(), await c.customFields('leads'), await c.customFields('contacts')];
     const pipelines = pipelinesRaw.map(pipelineFact);
     const fields = [...catalogue('lead', leadFields), ...catalogue('contact', contactFields)];
 
@@ -81,7 +89,7 @@ export async function inspectAccount(io: CrmIO, s: AmoSettings, env: Readonly<Re
     if (incoming && !incoming.isUnsortedOn) {
       problems.push(`pipeline "${incoming.name}" has "Неразобранное" (Unsorted) switched off; fix: switch it on in the pipeline's settings in amoCRM, or set settings.pipeline to a pipeline that has it`);
     }
-    if (s.responsibleUserId) {
+    if (s.responsibleUserId && users.length) {
       const u = users.find((x) => String(x.id) === s.responsibleUserId);
       if (!u) problems.push(`settings.responsibleUserId: no amoCRM user ${s.responsibleUserId}; known: ${users.map((x) => `${x.name} (${x.id})`).join(', ')}`);
       else if (u.rights?.is_active === false) problems.push(`settings.responsibleUserId: user ${u.name} (${u.id}) is deactivated; pick an active user`);
