@@ -7,3 +7,4 @@ export * from './decode.ts';
 export { parsePhone, parsePhones, formatPhone, findPhonesInText, phoneTail10, maskPhone } from '../domain/phone.ts';
 export type { CountryCode, PhoneFormat } from '../domain/phone.ts';
 export { extractAttribution } from '../domain/attribution.ts';
+export { classifyRobotMail } from '../domain/robot-mail.ts';

@@ -68,14 +68,14 @@ function memoryIo(o: { settings: AmoSettings; tokens?: StoredTokens | null; env?
 const longLived = AmoSettingsSchema.parse({ baseUrl: HOST, auth: 'long-lived', tokenEnv: 'AMO_TOKEN' });
 const oauth = AmoSettingsSchema.parse({ baseUrl: HOST, auth: 'oauth', clientId: 'cid', clientSecretEnv: 'AMO_SECRET', redirectUri: 'https://hub.example.org/oauth/amocrm' });
 
-async function failureOf(status: number, body: unknown, headers: Record<string, string> = {}, settings: AmoSettings = longLived): Promise<ReturnType<typeof classifyAmo>> {
+async function failureOf(status: number, body: unknown, headers: Record<string, string> = {}, settings: AmoSettings = longLived, nowMs?: number): Promise<ReturnType<typeof classifyAmo>> {
   nock(HOST).get('/api/v4/account').query(true).reply(status, body as nock.Body, headers);
   const { io } = memoryIo({ settings, env: { AMO_TOKEN: 'llt' } });
   const err = await withAuthContext(() => amoClient(io, settings).account()).then(
     () => undefined,
     (e: unknown) => e,
   );
-  return classifyAmo(err, { settings });
+  return classifyAmo(err, { settings, ...(nowMs !== undefined ? { nowMs } : {}) });
 }
 
 describe('amocrm classify (one test per vendor status)', () => {
@@ -103,11 +103,12 @@ describe('amocrm classify (one test per vendor status)', () => {
     if (f.kind === 'retry') expect(f.afterMs).toBeGreaterThanOrEqual(1_000), expect(f.afterMs).toBeLessThanOrEqual(2_000);
   });
 
-  it('repeated 429s pause the whole account for rateLimitPauseMs', async () => {
+  it('repeated 429s (in several seconds) pause the whole account for rateLimitPauseMs; one burst does not', async () => {
     const s = AmoSettingsSchema.parse({ ...longLived, rateLimitPauseMs: 90_000 });
-    await failureOf(429, 'x', {}, s);
-    await failureOf(429, 'x', {}, s);
-    const f = await failureOf(429, 'x', {}, s);
+    const t0 = 1_800_000_000_000;
+    for (let i = 0; i < 4; i++) expect(await failureOf(429, 'x', {}, s, t0 + i * 10)).not.toHaveProperty('pauseAccount');
+    await failureOf(429, 'x', {}, s, t0 + 5_000);
+    const f = await failureOf(429, 'x', {}, s, t0 + 9_000);
     expect(f).toMatchObject({ kind: 'retry', afterMs: 90_000, pauseAccount: true });
   });
 

@@ -12,9 +12,12 @@ export interface ClassifyOptions {
   nowMs?: number;
 }
 
-/** Recent 429s in this process: several within a short time mean "slow down for everyone", not "retry in a second". */
+/**
+ * Recent 429s in this process. Concurrent requests of one burst fail together and count once (one per second);
+ * 429s in several different seconds within a short time mean "slow down for everyone", not "retry in a second".
+ */
 const recent429: number[] = [];
-const REPEATED_429 = { count: 3, withinMs: 30_000 };
+const REPEATED_429 = { seconds: 3, withinMs: 30_000 };
 
 /** Test hook: forget the 429 history. */
 export function resetRateLimitMemory(): void {
@@ -26,9 +29,8 @@ const NETWORK_CODES = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ECONNRESET', 'ECONN
 export function classifyAmo(err: unknown, o: ClassifyOptions = {}): CrmFailure {
   if (err instanceof CrmError) return err.failure;
   if (!(err instanceof HttpError)) {
-    const e = err as { name?: string; message?: string } | undefined;
     // An answer we could not parse, or a bug: the journal makes a retry safe, and attempts are bounded.
-    return { kind: 'retry', afterMs: 30_000, cause: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` };
+    return { kind: 'retry', afterMs: 30_000, cause: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
   }
   const s = o.settings;
   const where = `${err.request.method} ${err.request.url}`;
@@ -48,8 +50,9 @@ export function classifyAmo(err: unknown, o: ClassifyOptions = {}): CrmFailure {
       while (recent429.length && recent429[0]! < now - REPEATED_429.withinMs) recent429.shift();
       const hintMs = retryAfterMs(err);
       const pauseMs = s?.rateLimitPauseMs ?? DEFAULTS.rateLimitPauseMs;
-      if (recent429.length >= REPEATED_429.count) {
-        return { kind: 'retry', afterMs: Math.max(pauseMs, hintMs ?? 0), pauseAccount: true, cause: `${where}: HTTP 429 ${recent429.length} times within ${REPEATED_429.withinMs / 1000} s; pausing the account so amoCRM does not block it (repeated 429s escalate to a 403 block)` };
+      const episodes = new Set(recent429.map((t) => Math.floor(t / 1000))).size;
+      if (episodes >= REPEATED_429.seconds) {
+        return { kind: 'retry', afterMs: Math.max(pauseMs, hintMs ?? 0), pauseAccount: true, cause: `${where}: HTTP 429 in ${episodes} different seconds within ${REPEATED_429.withinMs / 1000} s; pausing the account so amoCRM does not block it (repeated 429s escalate to a 403 block)` };
       }
       if (hintMs !== undefined && hintMs >= 10_000) return { kind: 'retry', afterMs: hintMs, pauseAccount: true, cause: `${where}: HTTP 429, amoCRM asks to wait ${Math.round(hintMs / 1000)} s` };
       return { kind: 'retry', afterMs: hintMs ?? 1_000 + Math.floor(Math.random() * 1_000), cause: `${where}: HTTP 429 Too Many Requests` };

@@ -109,8 +109,13 @@ export const TokenPairSchema = z.object({
 });
 export type TokenPair = z.infer<typeof TokenPairSchema>;
 
-const list = <T extends z.ZodType>(key: string, item: T) =>
-  z.object({ _embedded: z.object({ [key]: z.array(item) }), _links: z.object({ next: z.object({ href: z.string() }).nullish() }).nullish() });
+const HalList = z.object({ _embedded: z.record(z.string(), z.unknown()), _links: z.object({ next: z.object({ href: z.string() }).nullish() }).nullish() });
+
+/** `_embedded[key]` of a HAL list answer, each item parsed; `hasNext` from `_links.next`. */
+function embedded<T extends z.ZodType>(data: unknown, key: string, item: T, what: string): { items: z.infer<T>[]; hasNext: boolean } {
+  const body = parse(HalList, data, what);
+  return { items: parse(z.array(item), body._embedded[key], `${what} _embedded.${key}`), hasNext: Boolean(body._links?.next) };
+}
 
 /** The answer had a shape we do not understand: safe to retry (every write is journaled and recoverable). */
 export class AmoResponseError extends Error {
@@ -185,10 +190,9 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     for (let page = 1; page <= 40; page++) {
       const data = await call({ method: 'GET', url, params: { ...params, page, limit } });
       if (data === null || data === '') break;
-      const body = parse(list(key, item), data, `GET ${url}`);
-      const items = (body._embedded as Record<string, z.infer<T>[]>)[key] ?? [];
+      const { items, hasNext } = embedded(data, key, item, `GET ${url}`);
       out.push(...items);
-      if (!body._links?.next || items.length < limit) break;
+      if (!hasNext || items.length < limit) break;
     }
     return out;
   };
@@ -212,7 +216,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     async searchContacts(query) {
       const data = await call({ method: 'GET', url: '/api/v4/contacts', params: { query, with: 'leads', limit: 50 } });
       if (!data) return [];
-      return parse(list('contacts', ContactSchema), data, 'GET /api/v4/contacts?query')._embedded.contacts as AmoContact[];
+      return embedded(data, 'contacts', ContactSchema, 'GET /api/v4/contacts?query').items;
     },
     async contact(id) {
       const data = await getOne(`/api/v4/contacts/${id}`, { with: 'leads' });
@@ -229,7 +233,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       for (let i = 0; i < ids.length; i += 50) {
         const chunk = ids.slice(i, i + 50);
         const data = await call({ method: 'GET', url: '/api/v4/leads', params: { ...arrayParam('filter[id]', chunk), limit: 250 } });
-        if (data) out.push(...(parse(list('leads', LeadSchema), data, 'GET /api/v4/leads?filter[id]')._embedded.leads as AmoLead[]));
+        if (data) out.push(...embedded(data, 'leads', LeadSchema, 'GET /api/v4/leads?filter[id]').items);
       }
       return out.filter((l) => !l.is_deleted);
     },
@@ -238,8 +242,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     },
     async addUnsorted(category, item) {
       const data = await write('POST', `/api/v4/leads/unsorted/${category}`, [item], [item]);
-      const body = parse(list('unsorted', UnsortedItemSchema), data, `POST /api/v4/leads/unsorted/${category}`);
-      const u = (body._embedded.unsorted as AmoUnsortedItem[])[0];
+      const u = embedded(data, 'unsorted', UnsortedItemSchema, `POST /api/v4/leads/unsorted/${category}`).items[0];
       if (!u) throw new AmoResponseError(`POST /api/v4/leads/unsorted/${category}`, 'no item in _embedded.unsorted');
       return { uid: u.uid, leadId: u._embedded?.leads?.[0]?.id, contactId: u._embedded?.contacts?.[0]?.id };
     },
@@ -248,7 +251,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       if (pipelineId !== undefined) params['filter[pipeline_id]'] = pipelineId;
       const data = await call({ method: 'GET', url: '/api/v4/leads/unsorted', params });
       if (!data) return [];
-      return parse(list('unsorted', UnsortedItemSchema), data, 'GET /api/v4/leads/unsorted')._embedded.unsorted as AmoUnsortedItem[];
+      return embedded(data, 'unsorted', UnsortedItemSchema, 'GET /api/v4/leads/unsorted').items;
     },
     async addComplex(item) {
       const data = await write('POST', '/api/v4/leads/complex', [item], [item]);
@@ -260,18 +263,18 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     },
     async addNote(entity, entityId, note) {
       const data = await write('POST', `/api/v4/${entity}/${entityId}/notes`, [note], [note]);
-      const n = (parse(list('notes', z.object({ id: Id })), data, `POST /api/v4/${entity}/{id}/notes`)._embedded.notes as { id: number }[])[0];
+      const n = embedded(data, 'notes', z.object({ id: Id }), `POST /api/v4/${entity}/{id}/notes`).items[0];
       if (!n) throw new AmoResponseError(`POST /api/v4/${entity}/{id}/notes`, 'no note in _embedded.notes');
       return n.id;
     },
     async notes(entity, entityId, noteTypes, page) {
       const data = await getOne(`/api/v4/${entity}/${entityId}/notes`, { ...arrayParam('filter[note_type]', noteTypes), page, limit: 250 });
       if (!data) return [];
-      return parse(list('notes', NoteSchema), data, `GET /api/v4/${entity}/{id}/notes`)._embedded.notes as AmoNote[];
+      return embedded(data, 'notes', NoteSchema, `GET /api/v4/${entity}/{id}/notes`).items;
     },
     async addTask(task) {
       const data = await write('POST', '/api/v4/tasks', [task], [task]);
-      const t = (parse(list('tasks', z.object({ id: Id })), data, 'POST /api/v4/tasks')._embedded.tasks as { id: number }[])[0];
+      const t = embedded(data, 'tasks', z.object({ id: Id }), 'POST /api/v4/tasks').items[0];
       if (!t) throw new AmoResponseError('POST /api/v4/tasks', 'no task in _embedded.tasks');
       return t.id;
     },
@@ -280,7 +283,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       if (taskTypeId !== undefined) params['filter[task_type][0]'] = taskTypeId;
       const data = await call({ method: 'GET', url: '/api/v4/tasks', params });
       if (!data) return [];
-      return parse(list('tasks', TaskSchema), data, 'GET /api/v4/tasks')._embedded.tasks as AmoTask[];
+      return embedded(data, 'tasks', TaskSchema, 'GET /api/v4/tasks').items;
     },
     async token(body) {
       return parse(TokenPairSchema, await call({ method: 'POST', url: '/oauth2/access_token', data: body }), 'POST /oauth2/access_token');

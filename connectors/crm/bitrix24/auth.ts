@@ -54,7 +54,7 @@ export async function authorize(io: CrmIO, s: BitrixSettings, req: HttpRequest):
   if (/^https?:\/\//i.test(req.url)) return req; // already resolved, or the token server
   const url = endpoint(s).restBase + req.url.replace(/^\/+/, '');
   if (s.auth !== 'oauth') return { ...req, url };
-  const body = req.data && typeof req.data === 'object' && !Array.isArray(req.data) ? (req.data as Record<string, unknown>) : {};
+  const body = isObject(req.data) ? req.data : {};
   if ('auth' in body) return { ...req, url };
   return { ...req, url, data: { ...body, auth: await accessToken(io, s) } };
 }
@@ -167,7 +167,7 @@ function tokenServerFailure(err: unknown, s: BitrixSettings, from: 'env' | 'stor
   const host = new URL(s.tokenUrl ?? DEFAULTS.tokenUrl).host;
   if (err instanceof UnauthorizedSignal) return new CrmError({ kind: 'config', cause: `the OAuth server ${host} answered 401`, fix: `check clientId and ${s.clientSecretEnv ?? 'clientSecretEnv'}` });
   if (err instanceof HttpError && err.status !== undefined && err.status < 500) {
-    const body = err.data && typeof err.data === 'object' ? (err.data as Record<string, unknown>) : {};
+    const body = isObject(err.data) ? err.data : {};
     const code = typeof body.error === 'string' ? body.error : `HTTP ${err.status}`;
     if (code === 'invalid_client') {
       return new CrmError({ kind: 'config', cause: `the OAuth server ${host} refused the app (invalid_client)`, fix: `check clientId (${s.clientId ?? ''}) and the secret in ${s.clientSecretEnv ?? 'clientSecretEnv'}; the app must be installed on the portal` });
@@ -175,6 +175,10 @@ function tokenServerFailure(err: unknown, s: BitrixSettings, from: 'env' | 'stor
     const which = from === 'env' ? `the refresh token in ${s.initialRefreshTokenEnv ?? 'initialRefreshTokenEnv'}` : 'the stored refresh token';
     return new CrmError({ kind: 'config', cause: `the OAuth server ${host} refused ${which} (${code}: expired, already used, or the app was removed)`, fix: reinstallHowTo(s) });
   }
-  const what = err instanceof HttpError ? (err.status !== undefined ? `HTTP ${err.status}` : (err.code ?? 'network error')) : String((err as Error)?.message ?? err);
+  const what = err instanceof HttpError ? (err.status !== undefined ? `HTTP ${err.status}` : (err.code ?? 'network error')) : err instanceof Error ? err.message : String(err);
   return new CrmError({ kind: 'retry', afterMs: 15_000, cause: `the OAuth server ${host} is unavailable (${what})` });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -2,6 +2,7 @@
  * What a failed Bitrix24 call means for the delivery (reference: bitrix24.md §1.5, §2): wait and retry, pause
  * the whole account, stop for an admin (`config`, with the fix), or fail this lead only (`reject`).
  */
+import { ZodError } from 'zod';
 import { CrmError, HttpError, type CrmFailure } from '#sdk';
 import { BitrixApiError, BitrixResponseError, isRecord, statusForCode } from './client.ts';
 import { UnauthorizedSignal, webhookHowTo } from './auth.ts';
@@ -34,9 +35,12 @@ export function classifyBitrix(err: unknown, o: ClassifyOptions = {}): CrmFailur
   if (err instanceof BitrixResponseError) return { kind: 'retry', afterMs: 10_000, cause: `${err.message} (Bitrix24 answers HTML pages under overload)` };
   if (err instanceof BitrixApiError) return byCode({ method: err.method, status: err.status, code: err.error, description: err.description, resetAt: err.operatingResetAt }, o);
   if (err instanceof HttpError) return fromHttp(err, o);
-  const e = err as { name?: string; message?: string } | undefined;
+  if (err instanceof ZodError) {
+    const i = err.issues[0];
+    return { kind: 'retry', afterMs: 30_000, cause: `Bitrix24 answered in an unexpected shape (${i ? `${i.path.join('.') || 'result'}: ${i.message}` : 'invalid'})` };
+  }
   // An answer we could not read, or a bug: the journal makes a retry safe and attempts are bounded.
-  return { kind: 'retry', afterMs: 30_000, cause: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` };
+  return { kind: 'retry', afterMs: 30_000, cause: err instanceof Error ? `${err.name}: ${err.message}` : `Error: ${String(err)}` };
 }
 
 function fromHttp(err: HttpError, o: ClassifyOptions): CrmFailure {

@@ -66,6 +66,12 @@ export async function inspect(io: CrmIO, s: BitrixSettings): Promise<AccountFact
   try {
     const client = createBitrixClient(io, s);
     await load(client, s, facts);
+    if (s.auth === 'oauth') {
+      // The token server names the portal's current address: a renamed portal shows up here before a 302 does.
+      const endpointNow = (await io.credentials.get())?.extra?.clientEndpoint;
+      const origin = endpointNow ? safeOrigin(endpointNow) : undefined;
+      if (origin && s.portalUrl && origin !== s.portalUrl) facts.warnings.push(`the OAuth server says the portal is at ${origin}, but crm[].settings.portalUrl is ${s.portalUrl}; set portalUrl to ${origin}`);
+    }
   } catch (err) {
     const f = classifyBitrix(err);
     if (f.kind === 'config') {
@@ -193,6 +199,14 @@ async function load(client: BitrixClient, s: BitrixSettings, facts: AccountFacts
     required,
   };
   facts.meta.bitrix24 = meta;
+}
+
+function safeOrigin(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function describe(e: BitrixApiError): string {

@@ -16,9 +16,10 @@ export const bitrix24Crm = defineCrm<BitrixSettings>({
   id: 'bitrix24',
   title: 'Bitrix24',
   settings: BitrixSettingsSchema,
+  // The portal's REST root without the webhook secret: every request the client sends is absolute anyway.
   baseUrl(s) {
     try {
-      return endpoint(s).restBase;
+      return `${endpoint(s).origin}/rest/`;
     } catch {
       return ''; // the webhook env var is unset: every request then fails with a config error naming it
     }

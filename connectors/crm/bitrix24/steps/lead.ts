@@ -85,7 +85,9 @@ export async function deliverLead(ctx: Ctx, task: LeadTask, journal: StepJournal
     task.task ? { ownerEntity: entity, ownerId, title: task.task.text, dueAt: task.task.dueAt, description: task.lead.title, responsibleId: task.task.responsibleUserId ?? assignedById } : undefined;
 
   let created: Created = { ...(contactId ? { contactId } : {}), noteDone: false, todoDone: false };
-  if (!contactId) {
+  // Nothing to reach the client by (no phone, e-mail or messenger): a lead/deal alone, no empty contact.
+  const reachable = c.phonesE164.length > 0 || c.emails.length > 0 || c.messenger !== undefined;
+  if (!contactId && reachable) {
     let failure: unknown;
     created = await journal.step(
       'create',
@@ -142,7 +144,7 @@ async function recoverCreate(ctx: Ctx, entity: 'lead' | 'deal', originId: string
   const res = await ctx.client.batch({ c: { method: 'crm.contact.list', params: originFilter(originId) }, r: { method: `crm.${entity}.list`, params: originFilter(originId) } });
   const firstError = Object.values(res.errors)[0];
   if (firstError) throw firstError;
-  const first = (v: unknown): string | undefined => z.array(z.object({ ID: z.union([z.string(), z.number()]) })).catch([]).parse(v).map((r) => idOf(r.ID)).find(Boolean);
+  const first = (v: unknown): string | undefined => z.array(z.object({ ID: z.union([z.string(), z.number()]) })).parse(v).map((r) => idOf(r.ID)).find(Boolean);
   const contactId = first(res.results.c);
   const recordId = first(res.results.r);
   if (!contactId && !recordId) return undefined;

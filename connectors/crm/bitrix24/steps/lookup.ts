@@ -57,6 +57,11 @@ const ContactRow = z.object({ ID: z.union([z.string(), z.number()]), COMPANY_ID:
 const LeadRow = z.object({ ID: z.union([z.string(), z.number()]), CONTACT_ID: IdLike, ASSIGNED_BY_ID: IdLike, PHONE: Multi, EMAIL: Multi });
 const DealRow = z.object({ ID: z.union([z.string(), z.number()]), CONTACT_ID: IdLike, ASSIGNED_BY_ID: IdLike });
 
+/** Rows of a list command; a command not sent gives none, an answer of another shape throws (never "no match"). */
+function rows<T extends z.ZodType>(schema: T, v: unknown): z.infer<T>[] {
+  return v === undefined ? [] : z.array(schema).parse(v);
+}
+
 function chunks<T>(xs: readonly T[], n: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
@@ -81,7 +86,7 @@ async function search(client: BitrixClient, phonesE164: readonly string[], email
   const firstError = Object.values(res.errors)[0];
   if (firstError) throw firstError;
   for (const v of Object.values(res.results)) {
-    const hit = Hit.catch([]).parse(v);
+    const hit = Hit.parse(v);
     if (Array.isArray(hit)) continue; // `[]`: nothing found
     for (const k of ['LEAD', 'CONTACT', 'COMPANY'] as const) for (const id of hit[k] ?? []) if (idOf(id)) out[k].add(idOf(id)!);
   }
@@ -116,10 +121,10 @@ export async function findMatch(ctx: Ctx, q: { phonesE164: readonly string[]; em
     const score = (phones: z.infer<typeof Multi>, emails: z.infer<typeof Multi>): number =>
       (phones ?? []).some((p) => ours.phones.has(phoneKey(p.VALUE))) ? 2 : (emails ?? []).some((e) => ours.emails.has(e.VALUE.trim().toLowerCase())) ? 1 : 0;
 
-    const contacts = z.array(ContactRow).catch([]).parse(res.results.contacts).filter((c) => score(c.PHONE, c.EMAIL) > 0);
-    const deals = z.array(DealRow).catch([]).parse(res.results.deals);
-    const contactLeads = z.array(LeadRow).catch([]).parse(res.results.contactLeads);
-    const leads = z.array(LeadRow).catch([]).parse(res.results.leads).filter((l) => score(l.PHONE, l.EMAIL) > 0);
+    const contacts = rows(ContactRow, res.results.contacts).filter((c) => score(c.PHONE, c.EMAIL) > 0);
+    const deals = rows(DealRow, res.results.deals);
+    const contactLeads = rows(LeadRow, res.results.contactLeads);
+    const leads = rows(LeadRow, res.results.leads).filter((l) => score(l.PHONE, l.EMAIL) > 0);
     const hasOpen = (id: string): boolean => contactLeads.some((l) => idOf(l.CONTACT_ID) === id) || deals.some((d) => idOf(d.CONTACT_ID) === id);
     const best = [...contacts].sort((a, b) => score(b.PHONE, b.EMAIL) - score(a.PHONE, a.EMAIL) || Number(hasOpen(String(b.ID))) - Number(hasOpen(String(a.ID))) || Number(a.ID) - Number(b.ID))[0];
     if (best) {
