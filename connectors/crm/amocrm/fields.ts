@@ -4,10 +4,9 @@
  * values into `custom_fields_values` of the right shape per field type.
  */
 import { z } from 'zod';
-import type { AccountFacts, CrmIO, FieldCatalogueEntry, MappedField } from '#sdk';
+import { CrmError, HttpError, type AccountFacts, type CrmIO, type FieldCatalogueEntry, type MappedField } from '#sdk';
 import { amoClient, type AmoCustomField, type AmoPipeline } from './client.ts';
 import { tokenWarnings, withAuthContext } from './auth.ts';
-import { CrmError, HttpError } from '#sdk';
 import type { AmoSettings } from './settings.ts';
 
 /** The tracking (`tracking_data`) lead fields every account has (sheet §7.1). */
