@@ -2,7 +2,8 @@ import { createLogger } from '../infra/logger.ts';
 import { chooseRedis } from '../infra/embedded-redis.ts';
 import { startGateway } from '../runtime/gateway.ts';
 import { startWorkers } from '../pipeline/worker.ts';
-import { demoConfig, loadRuntimeConfig } from '../runtime/load-runtime-config.ts';
+import { DEMO_PREFIX, demoConfig, loadRuntimeConfig } from '../runtime/load-runtime-config.ts';
+import { createRedis } from '../infra/redis.ts';
 import type { RuntimeConfig } from '../config/load.ts';
 
 /** `start` = gateway + workers; `gateway`, `worker` = one role, for running many of each. */
@@ -26,13 +27,17 @@ export async function serve(role: 'start' | 'gateway' | 'worker', _args: string[
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'amoCRM emulator not available: demo leads are only printed');
     }
+    const r = createRedis(redis.url, 'plain');
+    const stale = await r.keys(`${DEMO_PREFIX}*`);
+    if (stale.length) await r.del(...stale);
+    r.disconnect();
     config = demoConfig({ port, ...(crmBaseUrl ? { crmBaseUrl } : {}), ...(token ? { token } : {}) });
     const base = `http://127.0.0.1:${port}`;
     process.stdout.write(
       [
         '',
         '  Leadgate is running in DEMO MODE (no leadgate.yaml / LEADGATE_CONFIG found).',
-        crmBaseUrl ? `  Leads go into a local amoCRM emulator at ${crmBaseUrl} (look: ${crmBaseUrl}/api/v4/leads)` : '  No CRM: each normalised lead is printed to the log.',
+        crmBaseUrl ? `  Leads go into a local amoCRM emulator at ${crmBaseUrl}. See them with:\n    curl -s -H 'Authorization: Bearer ${token}' ${crmBaseUrl}/api/v4/leads?with=contacts` : '  No CRM: each normalised lead is printed to the log.',
         '  Send a test inquiry:',
         `    curl -s -X POST ${base}/hooks/form/demo -H 'content-type: application/json' \\`,
         `      -d '{"name":"Иван","phone":"8 912 345-67-89","email":"ivan@example.ru","utm_source":"yandex"}'`,

@@ -20,7 +20,7 @@ export interface AccountRuntime {
   stats: { requests: number; errors: number; byStatus: Record<string, number> };
 }
 
-export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Redis; keys: Keys; log: Logger; timeoutMs?: number }): AccountRuntime {
+export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Redis; keys: Keys; log: Logger; timeoutMs?: number; configFile?: string }): AccountRuntime {
   const id = o.account.config.id;
   const connector = o.account.connector;
   const settings = o.account.settings;
@@ -80,7 +80,10 @@ export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Re
         factsPromise = (async () => {
           const facts = await connector.inspect(io, settings);
           const targets = (['lead', 'contact'] as const).flatMap((entity) => Object.keys(o.account.mapping[entity].fields).map((target) => ({ entity, target })));
-          const problems = [...facts.problems, ...connector.checkMapping(facts, targets)];
+          if (facts.problems.length) {
+            throw new ConfigError({ file: o.configFile ?? 'leadgate.yaml', key: `crm[${id}] (${connector.id})`, problem: facts.problems.join('; '), fix: 'see the messages above; then restart' });
+          }
+          const problems = connector.checkMapping(facts, targets);
           if (problems.length) {
             throw new ConfigError({ file: o.account.mapping.file, key: `crm ${id}`, problem: problems.join('; '), fix: 'correct the mapping or create the missing fields in the CRM, then restart' });
           }

@@ -51,7 +51,7 @@ export async function startWorkers(o: {
   });
   const accounts = new Map<string, AccountRuntime>();
   for (const [id, account] of o.config.crm) {
-    accounts.set(id, createAccountRuntime({ account, redis, keys, log: o.log }));
+    accounts.set(id, createAccountRuntime({ account, redis, keys, log: o.log, configFile: o.config.file }));
   }
   const ctx: WorkerContext = {
     config: o.config,

@@ -21,12 +21,16 @@ export function loadRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
   return file ? loadConfigFile(file, registry, env) : null;
 }
 
+/** Demo mode keeps its own keys and starts clean each time: its emulator is fresh too. */
+export const DEMO_PREFIX = '{leadgate-demo}';
+
 /**
  * Demo mode: sources a newcomer can post to without secrets, delivering into the amoCRM emulator when one is
  * given (`crmBaseUrl`), else only printing each normalised lead.
  */
 export function demoConfig(o: { crmBaseUrl?: string; token?: string; port: number }): RuntimeConfig {
   const value = {
+    redisPrefix: DEMO_PREFIX,
     gateway: { port: o.port, host: '127.0.0.1' },
     crm: o.crmBaseUrl && registry.crms.some((c) => c.id === 'amocrm') ? [{ id: 'demo', connector: 'amocrm', settings: { baseUrl: o.crmBaseUrl, auth: 'long-lived', tokenEnv: 'LEADGATE_DEMO_AMO_TOKEN' } }] : [],
     sources: [
@@ -34,6 +38,8 @@ export function demoConfig(o: { crmBaseUrl?: string; token?: string; port: numbe
       { id: 'demo', connector: 'tilda', name: 'Демо Tilda' },
     ].filter((s) => registry.channels.some((c) => c.id === s.connector)).map((s, i) => ({ ...s, id: i === 0 ? 'demo' : 'demo-tilda' })),
   };
-  const env = { ...process.env, ...(o.token ? { LEADGATE_DEMO_AMO_TOKEN: o.token } : {}) };
+  // The connector reads the token from the environment at run time, like any real account.
+  if (o.token) process.env.LEADGATE_DEMO_AMO_TOKEN = o.token;
+  const env = process.env;
   return resolveConfig({ file: '(built-in demo config)', value, lineOf: () => undefined }, registry, env, resolve('.'), true);
 }
