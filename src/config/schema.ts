@@ -44,8 +44,68 @@ export const CrmAccountSchema = z.object({
   /** Mapping file, relative to the config file. @defaultValue mappings/<connector>.yaml */
   mapping: z.string().optional(),
   settings: z.record(z.string(), z.unknown()).default({}),
+  /** CRM user id → that manager's PBX extension, for caller-ID answers and call routing: `{ "8801235": "201" }`. */
+  extensions: z.record(z.string().regex(/^\d+$/, 'a CRM user id'), z.string().regex(/^\d{1,10}$/, 'an extension like 201')).optional(),
+  /**
+   * CRM webhooks about contact changes (amoCRM `update_contact`…, Bitrix24 `ONCRMCONTACTUPDATE`…) posted to
+   * `/crm-events/<id>?secret=…`: they drop stale caller-ID cache entries. Unset → the route answers 404.
+   */
+  events: z
+    .object({
+      /** Env var holding the `?secret=` of the webhook URL. */
+      secretEnv: EnvName,
+      /** Bitrix24 only: env var holding the outgoing webhook's `auth[application_token]`, checked too when set. */
+      applicationTokenEnv: EnvName.optional(),
+    })
+    .optional(),
 });
 export type CrmAccountConfig = z.infer<typeof CrmAccountSchema>;
+
+/** Caller-ID lookups, call recordings and the call sweeper (README "Telephony"). */
+export const TelephonySchema = z.object({
+  lookup: z
+    .object({
+      /** Env var holding the bearer token of `GET /lookup/phone/:number`. Unset → the route answers 404. */
+      tokenEnv: EnvName.optional(),
+      /** How long a found caller is served from Redis. @defaultValue 3600 s */
+      cacheTtlSec: z.number().int().min(10).max(7 * 86_400).default(3_600),
+      /** How long "unknown number" is remembered (short: a new contact must be found soon). @defaultValue 60 s */
+      negativeTtlSec: z.number().int().min(1).max(3_600).default(60),
+      /** How long `/lookup` waits for the CRM on a miss before answering 504. @defaultValue 3000 ms */
+      timeoutMs: z.number().int().min(100).max(30_000).default(3_000),
+    })
+    .prefault({}),
+  recordings: z
+    .object({
+      /**
+       * The gateway's public address (`https://hub.example.ru`). Cards then link `<it>/recordings/<token>.mp3`,
+       * which fetches a fresh provider link on every play; without it only links that do not expire are written.
+       */
+      publicBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /** Env var with the HMAC key signing those links (≥ 16 characters). Required with publicBaseUrl. */
+      signingKeyEnv: EnvName.optional(),
+      /** Largest recording streamed through the hub. @defaultValue 104 857 600 (100 MiB) */
+      maxBytes: z.number().int().positive().default(100 * 1024 * 1024),
+      /** How often to ask again while the provider is still saving the file. @defaultValue 15 000 ms */
+      retryEveryMs: z.number().int().min(100).max(600_000).default(15_000),
+      /** Stop asking after this long since the call ended. @defaultValue 1 800 000 ms (30 min) */
+      giveUpAfterMs: z.number().int().min(1_000).default(1_800_000),
+      /** Timeout of one request to the provider's API. @defaultValue 10 000 ms */
+      timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    })
+    .prefault({}),
+  sweeper: z
+    .object({
+      /** How often one worker (holding a Redis lease) looks for calls whose final event never came. @defaultValue 30 s */
+      everySec: z.number().min(0.1).max(3_600).default(30),
+      /** A call nobody answered is closed as missed this long after its last event. @defaultValue 900 s */
+      ringingTimeoutSec: z.number().min(1).max(86_400).default(900),
+      /** An answered call is closed (status unknown) this long after its last event. @defaultValue 14 400 s */
+      answeredTimeoutSec: z.number().min(1).max(7 * 86_400).default(14_400),
+    })
+    .prefault({}),
+});
+export type TelephonyConfig = z.infer<typeof TelephonySchema>;
 
 export const ConfigSchema = z.object({
   /** Region for numbers written without a country code. @defaultValue RU */
@@ -75,9 +135,17 @@ export const ConfigSchema = z.object({
       attempts: z.number().int().positive().max(1000).default(40),
       /** @defaultValue 300 000 ms */
       maxBackoffMs: z.number().int().positive().default(300_000),
+      /**
+       * How long a job stays locked to a worker without renewal; a killed worker's job is taken over after this
+       * (plus the stalled check). Renewed automatically while the worker lives. @defaultValue 30 000 ms
+       */
+      lockDurationMs: z.number().int().min(1_000).default(30_000),
+      /** How often workers look for jobs of dead workers. @defaultValue 30 000 ms */
+      stalledIntervalMs: z.number().int().min(500).default(30_000),
     })
-    .default({ concurrency: 8, attempts: 40, maxBackoffMs: 300_000 }),
+    .default({ concurrency: 8, attempts: 40, maxBackoffMs: 300_000, lockDurationMs: 30_000, stalledIntervalMs: 30_000 }),
   crm: z.array(CrmAccountSchema).default([]),
   sources: z.array(SourceSchema).default([]),
+  telephony: TelephonySchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;

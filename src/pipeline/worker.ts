@@ -10,6 +10,12 @@ import { processDeliver, RetryLaterError } from './deliver.processor.ts';
 import { QUEUE_DELIVER, QUEUE_INTAKE } from './queues.ts';
 import type { WorkerContext } from './context.ts';
 
+/**
+ * BullMQ fails a job that stalled more than `maxStalledCount` times (default 1): with workers killed twice
+ * during the same delivery that would lose the lead. Our steps are journaled, so running again is safe.
+ */
+const MAX_STALLED = 1_000;
+
 export interface RunningWorkers {
   ctx: WorkerContext;
   close(): Promise<void>;
@@ -83,8 +89,8 @@ export async function startWorkers(o: {
       throw err;
     }
   };
-  const intakeWorker = new Worker(QUEUE_INTAKE, guard('intake', (job) => processIntake(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings });
-  const deliverWorker = new Worker(QUEUE_DELIVER, guard('deliver', (job) => processDeliver(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: 60_000 });
+  const intakeWorker = new Worker(QUEUE_INTAKE, guard('intake', (job) => processIntake(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
+  const deliverWorker = new Worker(QUEUE_DELIVER, guard('deliver', (job) => processDeliver(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
   for (const w of [intakeWorker, deliverWorker]) w.on('error', (err) => o.log.error({ err: err.message }, 'worker error'));
   return {
     ctx,

@@ -1,6 +1,7 @@
 import type { ZodType } from 'zod';
 import type { CountryCode } from '../domain/phone.ts';
 import type { Outcome, SourceRef } from './lead.ts';
+import type { CallerInfo, HttpClient } from './crm.ts';
 
 /** The exact request as it reached the gateway (or a poller). Never re-serialised. */
 export interface RawEvent {
@@ -31,8 +32,61 @@ export interface IntakeReply {
  * How the gateway treats a decoded, validated request:
  * - `event`: enqueue durably, then answer `reply` (or 200 `{"ok":true}`);
  * - `handshake`: a vendor check (Tilda `test=test`, Zadarma `zd_echo`, Mango `/ping`): answer, enqueue nothing.
+ *
+ * `respond` is a synchronous answer the sender waits for (Zadarma's "who takes this call" reply to
+ * `NOTIFY_START`). The gateway runs it only after the event is durably stored, and sends `reply` (the
+ * default scenario) instead when it rejects, resolves null or misses `deadlineMs` (counted from receipt).
  */
-export type IntakeDecision = { kind: 'event'; reply?: IntakeReply } | { kind: 'handshake'; reply: IntakeReply };
+export type IntakeDecision =
+  | {
+      kind: 'event';
+      reply?: IntakeReply;
+      respond?: () => Promise<IntakeReply | null>;
+      /** Budget for `respond`, ms from the moment the request arrived. @defaultValue 1000 */
+      deadlineMs?: number;
+    }
+  | { kind: 'handshake'; reply: IntakeReply };
+
+/** Caller-ID as the hub answers it: the CRM's facts plus the responsible manager's PBX extension (config). */
+export interface CallerLookup extends CallerInfo {
+  /** Extension of the responsible manager, from `crm[].extensions` in the config. */
+  extension?: string;
+}
+
+/** What `decide` may use besides the payload. Absent offline (`leadgate normalise`, contract tests). */
+export interface DecideContext<Settings> {
+  settings: Settings;
+  source: SourceRef;
+  /** Caller-ID through the hub's Redis cache (the CRM on a miss). null = unknown caller; rejects on CRM failure. */
+  lookupCaller(phoneE164: string): Promise<CallerLookup | null>;
+}
+
+/** A provider's handle on a recording (Mango `recording_id`, Zadarma `call_id_with_rec`). */
+export interface RecordingRef {
+  recordingId: string;
+  providerCallId: string;
+}
+
+/** What a connector gets to ask its provider's API for a recording: the hub's client, never its own. */
+export interface RecordingIO<Settings> {
+  /** Never follows redirects; throws HttpError for non-2xx (a 302's `location` is in `err.headers`). */
+  http: HttpClient;
+  settings: Settings;
+  /** The source's secret (Mango salt, Zadarma API secret). */
+  secret: string | undefined;
+  /** Reads an environment variable named in the settings (`apiKeyEnv`). */
+  env(name: string): string | undefined;
+  now(): Date;
+}
+
+/**
+ * Where a recording is right now. `ready.url` is fresh and may be one-shot or short-lived: the hub streams it
+ * on demand and never stores it. `pending`: the provider is still saving the file (ask again later).
+ */
+export type RecordingLocation =
+  | { kind: 'ready'; url: string; /** ISO; absent = unknown */ expiresAt?: string; /** true when the link dies after one download (Mango) */ oneShot?: boolean }
+  | { kind: 'pending'; retryAfterMs: number; reason: string }
+  | { kind: 'gone'; reason: string };
 
 export interface VerifyContext<Settings> {
   settings: Settings;
@@ -81,7 +135,12 @@ export interface ChannelConnector<Payload = unknown, Settings = unknown> {
   /** The sender's stable id for this delivery (idempotency key); undefined → hash of the body. */
   eventId(p: Payload, e: RawEvent): string | undefined;
   /** Handshakes and vendor-specific acknowledgements. Default: event + 200 `{"ok":true}`. */
-  decide?(p: Payload, e: RawEvent): IntakeDecision;
+  decide?(p: Payload, e: RawEvent, ctx?: DecideContext<Settings>): IntakeDecision;
+  /** Recordings that need the provider's API to fetch (a handle instead of a URL in the call event). */
+  recordings?: {
+    /** Asks the provider for a fresh link. Throws HttpError on transport failures (the hub retries). */
+    resolve(ref: RecordingRef, io: RecordingIO<Settings>): Promise<RecordingLocation>;
+  };
   /** Pure: payload → outcomes. Runs in the worker from the stored raw event, so it can be replayed. */
   normalise(p: Payload, ctx: NormaliseContext<Settings>): Outcome[];
 }
