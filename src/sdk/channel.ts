@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import type { CountryCode } from '../domain/phone.ts';
 import type { Outcome, SourceRef } from './lead.ts';
@@ -143,9 +145,98 @@ export interface ChannelConnector<Payload = unknown, Settings = unknown> {
   };
   /** Pure: payload → outcomes. Runs in the worker from the stored raw event, so it can be replayed. */
   normalise(p: Payload, ctx: NormaliseContext<Settings>): Outcome[];
+  /**
+   * Talks back to the sender after the event's outcomes are enqueued (Telegram: greeting and phone button).
+   * Runs in the intake worker, never at the gateway; at most once per stored event (a Redis marker), retried
+   * on failure. Not to be confused with `IntakeDecision.respond`, the synchronous HTTP answer at the gateway.
+   * Throw {@link RespondError} to say whether a retry can help.
+   */
+  respond?(p: Payload, ctx: RespondContext<Settings>): Promise<void>;
+  /** For `intake.mode: 'poll'`: what the worker's poll runner starts, one process per {@link PollerSpec.leaseKey}. */
+  poller?: PollerSpec<Settings>;
+  /**
+   * Files the connector put into attachments as `ref` (Telegram `file_id`): the gateway serves them at
+   * `<gateway.publicUrl>/files/<channel>/<sourceId>/<ref>?sig=…`, so a CRM note links them without a vendor secret.
+   */
+  files?: {
+    /** Opens one file; null when the vendor does not know the ref. Throws on transport failures (answered 502). */
+    open(ref: string, ctx: FileContext<Settings>): Promise<OpenedFile | null>;
+  };
 }
 
 /** Identity helper that keeps literal types and checks the object against the contract. */
 export function defineChannel<Payload, Settings>(c: ChannelConnector<Payload, Settings>): ChannelConnector<Payload, Settings> {
   return c;
+}
+
+/** What a connector's `respond` may use. */
+export interface RespondContext<Settings> {
+  source: SourceRef;
+  settings: Settings;
+  /** The process environment: tokens are named in the settings (`tokenEnv`), read here. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Child logger carrying source, event and job. */
+  log: Logger;
+  /** What `normalise` made of this event (already enqueued for delivery). */
+  outcomes: readonly Outcome[];
+  raw: RawEvent;
+  /** 1 on the first try. */
+  attempt: number;
+}
+
+/**
+ * A failed reply. `permanent` (the user blocked the bot, chat gone): never retried, logged. Otherwise retried
+ * with backoff, never sooner than `retryAfterMs` (the vendor's 429 hint).
+ */
+export class RespondError extends Error {
+  readonly permanent: boolean;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, opts: { permanent: boolean; retryAfterMs?: number; cause?: unknown }) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'RespondError';
+    this.permanent = opts.permanent;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** What a poller gets from the hub's poll runner: it never opens Redis or a queue itself. */
+export interface PollIO {
+  log: Logger;
+  /** Aborted when the process stops or this process lost the lease: close connections and return. */
+  signal: AbortSignal;
+  env: Readonly<Record<string, string | undefined>>;
+  /**
+   * Stores one fetched item durably and once (decode → eventId → the same intake store as the gateway).
+   * Resolves only when Redis has it; throws otherwise: then do not mark the item processed at the source.
+   */
+  put(e: RawEvent): Promise<'accepted' | 'duplicate'>;
+  /** Small durable state of this source (checkpoints), kept in Redis. */
+  state: { get(key: string): Promise<string | null>; set(key: string, value: string): Promise<void> };
+  /** Counters in Redis (`count:poll` hash, `<sourceId>:<name>`). */
+  count(name: string, n?: number): void;
+  /** Tells the admin (alert mail, at most one per `key` per few hours). Never throws. */
+  alert(key: string, subject: string, text: string): void;
+}
+
+export interface PollerSpec<Settings> {
+  /**
+   * What is polled, e.g. `imap://user@host:993/INBOX`: one lease per key across all worker processes, so two
+   * workers never poll the same mailbox. undefined → nothing to poll (settings without a mailbox).
+   */
+  leaseKey(s: Settings): string | undefined;
+  /** Runs until `io.signal` aborts, reconnecting by itself; resolves after cleaning up. */
+  run(s: Settings, io: PollIO): Promise<void>;
+}
+
+export interface FileContext<Settings> {
+  source: SourceRef;
+  settings: Settings;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface OpenedFile {
+  body: Readable | Buffer;
+  contentType?: string;
+  sizeBytes?: number;
+  name?: string;
 }

@@ -119,6 +119,11 @@ export const FollowUpSchema = z.object({
   source: SourceRefSchema,
   externalId: z.string().min(1),
   threadKey: z.string().min(1),
+  /**
+   * Other keys of the same conversation (e-mail: every id in References ∪ In-Reply-To besides the root). The
+   * pipeline tries `threadKey`, then each of these, and binds all of them to the lead it finds or opens.
+   */
+  relatedThreadKeys: z.array(z.string().min(1)).default([]),
   contact: ContactSchema,
   text: z.string(),
   attachments: z.array(AttachmentSchema).default([]),

@@ -182,4 +182,35 @@ describe('config errors name the file, key and fix', () => {
   });
 });
 
-void Redis;
+
+
+describe('per-IP/per-source rate limit, kept in Redis', () => {
+  it('answers 429 with Retry-After once a source exceeds its budget', async () => {
+    const prefix = uniquePrefix();
+    const producer = createRedis(TEST_REDIS_URL, 'producer');
+    const rl = new Redis(TEST_REDIS_URL);
+    const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix });
+    const config = resolveConfig(
+      { file: '(test)', value: { redisPrefix: prefix, sources: [{ id: 'tight', connector: 'form', name: 'T', rateLimitPerMinute: 3 }] }, lineOf: () => undefined },
+      registry,
+      {},
+      resolve('.'),
+    );
+    const app = await buildApp({ config, intake: createIntakeStore({ queue, redis: producer, keys: makeKeys(prefix), ttlSec: 60, timeoutMs: 1000 }), rateLimitRedis: rl });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await app.inject({ method: 'POST', url: '/hooks/form/tight', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ name: 'N', phone: `8912000000${i}` }) });
+        codes.push(r.statusCode);
+        if (r.statusCode === 429) expect(r.headers['retry-after']).toBeDefined();
+      }
+      expect(codes).toEqual([200, 200, 200, 429, 429]);
+    } finally {
+      await app.close();
+      await queue.close();
+      producer.disconnect();
+      rl.disconnect();
+      await cleanupPrefix(prefix);
+    }
+  });
+});

@@ -47,6 +47,8 @@ export function normaliseMail(p: MailPayload, ctx: NormaliseContext<EmailSetting
           source: ctx.source,
           externalId,
           threadKey: mailThreadKey(ctx.source.sourceId, root),
+          // The root may be a mail we never saw (a CRM reply sent elsewhere): any other id may still hit.
+          relatedThreadKeys: referenced.slice(1).map((id) => mailThreadKey(ctx.source.sourceId, id)),
           contact,
           text: body,
           attachments,
