@@ -107,6 +107,37 @@ export const TelephonySchema = z.object({
 });
 export type TelephonyConfig = z.infer<typeof TelephonySchema>;
 
+/** SMTP for auto-acknowledgements and admin alerts (src/infra/mailer.ts). */
+export const MailSchema = z.object({
+  smtp: z.object({
+    host: z.string().min(1),
+    /** @defaultValue 587 */
+    port: z.number().int().min(1).max(65535).default(587),
+    /** TLS from the first byte (465); `false` → STARTTLS when offered (587). @defaultValue false */
+    secure: z.boolean().default(false),
+    /** Login; unset → no authentication (a local relay). */
+    user: z.string().min(1).optional(),
+    /** Env var holding the SMTP password. */
+    passwordEnv: EnvName.optional(),
+  }),
+  /** Sender of everything we send, e.g. `"Acme" <zayavki@acme.ru>`. Add it to the e-mail source's `ownAddresses`. */
+  from: z.string().min(3),
+  /** Where alerts go (failed deliveries, CRM auth expiring, a mailbox that cannot log in); unset → no alerts. */
+  adminTo: z.string().min(3).optional(),
+  /** Acknowledge every new e-mail lead to its sender with the lead number (never to robots). @defaultValue false */
+  autoAck: z.boolean().default(false),
+  /** Subject of the acknowledgement; `{lead}` is replaced by the lead number. @defaultValue "Ваша заявка №{lead} принята" */
+  autoAckSubject: z.string().min(1).default('Ваша заявка №{lead} принята'),
+  /** Body of the acknowledgement; `{lead}` and `{subject}` are replaced. */
+  autoAckText: z
+    .string()
+    .min(1)
+    .default('Здравствуйте!\n\nМы получили ваше письмо «{subject}» и зарегистрировали заявку №{lead}. Менеджер свяжется с вами в ближайшее время.\n\nЭто автоматический ответ.'),
+  /** The same alert (by kind and subject) is mailed at most once per this many minutes. @defaultValue 360 */
+  alertEveryMinutes: z.number().int().min(1).max(7 * 24 * 60).default(360),
+});
+export type MailConfig = z.infer<typeof MailSchema>;
+
 export const ConfigSchema = z.object({
   /** Region for numbers written without a country code. @defaultValue RU */
   defaultRegion: z.string().regex(/^[A-Z]{2}$/, 'an ISO country code like RU').default('RU'),
@@ -125,6 +156,12 @@ export const ConfigSchema = z.object({
       trustProxy: z.boolean().default(false),
       /** Per-IP requests per minute over all hooks. @defaultValue 600 */
       rateLimitPerMinute: z.number().int().positive().default(600),
+      /**
+       * The hub's public HTTPS origin as Telegram and managers reach it, e.g. `https://hub.example.ru`. Used by
+       * `leadgate telegram set-webhook` as the default URL and for signed file links in CRM notes
+       * (`<publicUrl>/files/<channel>/<sourceId>/<ref>?sig=…`); unset → notes keep the vendor's file id.
+       */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     })
     .default({ host: '::', port: 3000, bodyLimitBytes: 1024 * 1024, enqueueTimeoutMs: 1_000, trustProxy: false, rateLimitPerMinute: 600 }),
   worker: z
@@ -147,5 +184,7 @@ export const ConfigSchema = z.object({
   crm: z.array(CrmAccountSchema).default([]),
   sources: z.array(SourceSchema).default([]),
   telephony: TelephonySchema.prefault({}),
+  /** Outgoing mail: auto-acknowledgements to e-mail senders and alerts to the admin. Unset → nothing is sent. */
+  mail: MailSchema.optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
