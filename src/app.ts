@@ -6,6 +6,12 @@ import type { RuntimeConfig } from './config/load.ts';
 import type { IntakeStore } from './pipeline/enqueue.ts';
 import { hooksPlugin, type HooksDeps } from './gateway/hooks.plugin.ts';
 import { healthPlugin } from './gateway/health.plugin.ts';
+import { registerDocs } from './gateway/admin.plugin.ts';
+import { lookupPlugin, type LookupPluginOptions } from './gateway/lookup.plugin.ts';
+import { crmEventsPlugin, type CrmEventsPluginOptions } from './gateway/crm-events.plugin.ts';
+import { recordingsPlugin } from './gateway/recordings.plugin.ts';
+import type { Recordings } from './pipeline/recordings.ts';
+import { filesPlugin } from './gateway/files.plugin.ts';
 
 export interface AppDeps {
   config: RuntimeConfig;
@@ -15,8 +21,17 @@ export interface AppDeps {
   logger?: Logger | false;
   now?: () => Date;
   onIntake?: HooksDeps['onIntake'];
+  /** Caller-ID lookups, CRM change webhooks, recording links (built by runtime/gateway.ts); omitted → routes off. */
+  telephony?: {
+    lookup: LookupPluginOptions;
+    lookupCaller: NonNullable<HooksDeps['lookupCaller']>;
+    crmEvents: CrmEventsPluginOptions;
+    recordings: { recordings: Recordings; timeoutMs: number };
+  };
   /** Extra plugins (admin, metrics) mounted by main. */
   extend?: (app: FastifyInstance) => Promise<void>;
+  /** OpenAPI document and UI at `/docs`. @defaultValue true */
+  docs?: boolean;
 }
 
 /** Builds the gateway. Never listens: main listens, tests use `app.inject`. */
@@ -52,7 +67,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
 
+  // Before any route: @fastify/swagger collects routes as they are declared.
+  if (deps.docs !== false) await registerDocs(app);
   await app.register(healthPlugin, { intake: deps.intake });
+  // Signed links to channel files (Telegram photos) written into CRM notes.
+  await app.register(filesPlugin, { config: deps.config });
   await app.register(async (scope) => {
     await hooksPlugin(scope, {
       config: deps.config,
@@ -60,8 +79,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       rateLimit: Boolean(deps.rateLimitRedis),
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.onIntake ? { onIntake: deps.onIntake } : {}),
+      ...(deps.telephony ? { lookupCaller: deps.telephony.lookupCaller } : {}),
     });
   });
+  if (deps.telephony) {
+    await app.register(lookupPlugin, deps.telephony.lookup);
+    await app.register(crmEventsPlugin, deps.telephony.crmEvents);
+    await app.register(recordingsPlugin, deps.telephony.recordings);
+  }
   if (deps.extend) await deps.extend(app);
   return app;
 }

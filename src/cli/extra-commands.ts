@@ -3,6 +3,7 @@ import type { CrmIO } from '../sdk/index.ts';
 /** Commands contributed by channel/CRM features (telegram, oauth, doctor). Keys are the first CLI word. */
 export const extraCommands: Record<string, (args: string[]) => Promise<number>> = {
   oauth: oauthCommand,
+  telegram: async (args) => (await import('./telegram.command.ts')).telegramCommand(args),
 };
 
 /** CRMs whose accounts authorize with an OAuth code: exchange it and store the token pair (in Redis, under the account's lock). */

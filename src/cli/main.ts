@@ -12,6 +12,7 @@ Usage: npx leadgate <command> [options]
   jobs failed [--limit N]    list deliveries that failed, with the reason
   replay <jobId>|--since <ISO time>|--source <sourceId>
                              send failed deliveries again through the same idempotent steps
+  doctor                     check Redis persistence, failed jobs and each CRM account; prints each fix
   emulator amocrm [--port N] run the local amoCRM emulator
   help                       this text
 
@@ -37,6 +38,8 @@ export async function runCli(argv: string[]): Promise<number> {
     case 'jobs':
     case 'replay':
       return (await import('./jobs.command.ts')).jobsCommand(cmd, rest);
+    case 'doctor':
+      return (await import('./doctor.command.ts')).doctorCommand(rest);
     case 'emulator':
       return (await import('./emulator.command.ts')).emulatorCommand(rest);
     default: {

@@ -5,6 +5,8 @@ import { startWorkers } from '../pipeline/worker.ts';
 import { DEMO_PREFIX, demoConfig, loadRuntimeConfig } from '../runtime/load-runtime-config.ts';
 import { createRedis } from '../infra/redis.ts';
 import type { RuntimeConfig } from '../config/load.ts';
+import { createMetrics } from '../infra/metrics.ts';
+import { startMetricsServer } from '../gateway/metrics.plugin.ts';
 
 /** `start` = gateway + workers; `gateway`, `worker` = one role, for running many of each. */
 export async function serve(role: 'start' | 'gateway' | 'worker', _args: string[]): Promise<number> {
@@ -47,19 +49,31 @@ export async function serve(role: 'start' | 'gateway' | 'worker', _args: string[
     );
   }
   const env = process.env;
+  // One registry per process; the gateway serves it at /metrics, a lone worker on LEADGATE_METRICS_PORT.
+  const metrics = createMetrics({ role, sources: new Map([...config.sources].map(([id, s]) => [id, { channel: s.connector.id }])) });
+  closers.push(() => metrics.close());
+  if (role === 'worker') {
+    const port = env.LEADGATE_METRICS_PORT;
+    if (port && /^\d+$/.test(port)) {
+      const m = await startMetricsServer({ metrics, port: Number(port), ...(env.LEADGATE_METRICS_HOST ? { host: env.LEADGATE_METRICS_HOST } : {}) });
+      closers.push(() => m.close());
+      log.info(`worker metrics at ${m.url}`);
+    } else log.info('worker metrics off: set LEADGATE_METRICS_PORT (e.g. 9464) to expose GET /metrics for Prometheus');
+  }
   if (role === 'start' || role === 'worker') {
     const w = await startWorkers({
       config,
       redisUrl: redis.url,
       log,
       env,
+      metrics,
       onDelivered: config.demo ? (e) => log.info({ delivery: e.deliveryKey, kind: e.kind, receipt: e.receipt, reason: e.reason }, 'demo: outcome finished') : undefined,
     });
     closers.unshift(() => w.close());
     log.info({ accounts: [...config.crm.keys()], sources: [...config.sources.keys()] }, 'workers started');
   }
   if (role === 'start' || role === 'gateway') {
-    const g = await startGateway({ config, redisUrl: redis.url, log });
+    const g = await startGateway({ config, redisUrl: redis.url, log, metrics, env });
     closers.unshift(() => g.close());
     log.info(`gateway listening on ${g.url}`);
   }

@@ -126,8 +126,8 @@ export const MailSchema = z.object({
   adminTo: z.string().min(3).optional(),
   /** Acknowledge every new e-mail lead to its sender with the lead number (never to robots). @defaultValue false */
   autoAck: z.boolean().default(false),
-  /** Subject of the acknowledgement; `{lead}` is replaced by the lead number. @defaultValue "Ваша заявка №{lead} принята" */
-  autoAckSubject: z.string().min(1).default('Ваша заявка №{lead} принята'),
+  /** Subject of the acknowledgement; `{lead}` and `{subject}` are replaced. @defaultValue "Re: {subject} (заявка №{lead})" */
+  autoAckSubject: z.string().min(1).default('Re: {subject} (заявка №{lead})'),
   /** Body of the acknowledgement; `{lead}` and `{subject}` are replaced. */
   autoAckText: z
     .string()

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { decodeJson, decodeUrlencoded } from '../sdk/decode.ts';
+import qs from 'qs';
+import { decodeJson } from '../sdk/decode.ts';
 import { parsePhone, type CountryCode } from '../domain/phone.ts';
 import type { CallerCache } from '../domain/caller-cache.ts';
 import { safeEqual } from './verify-source.ts';
@@ -53,7 +54,7 @@ export async function crmEventsPlugin(app: FastifyInstance, o: CrmEventsPluginOp
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     let decoded: unknown;
     try {
-      decoded = /json/i.test(String(req.headers['content-type'] ?? '')) ? decodeJson(body) : decodeUrlencoded(body);
+      decoded = /json/i.test(String(req.headers['content-type'] ?? '')) ? decodeJson(body) : decodeCrmForm(body);
     } catch {
       return reply.code(400).send({ error: { code: 'LG_ERR_BAD_BODY', field: 'body', expected: 'a urlencoded CRM webhook', message: 'cannot read the body' } });
     }
@@ -68,6 +69,14 @@ export async function crmEventsPlugin(app: FastifyInstance, o: CrmEventsPluginOp
     req.log.info({ account: accountId, seen: change.seen, contacts: change.contactIds.length, leads: change.leadIds.length, dropped }, 'CRM change: caller-ID cache invalidated');
     return reply.send({ ok: true, invalidated: dropped });
   });
+}
+
+/**
+ * amoCRM nests phone values six brackets deep (`contacts[update][0][custom_fields][0][values][0][value]`), past
+ * the intake decoder's limit of five; one POST may carry many entities. Still bounded.
+ */
+export function decodeCrmForm(body: Buffer | string): Record<string, unknown> {
+  return qs.parse(Buffer.isBuffer(body) ? body.toString('utf8') : body, { depth: 8, parameterLimit: 5_000, arrayLimit: 250, allowPrototypes: false });
 }
 
 function readPath(v: unknown, path: readonly string[]): unknown {

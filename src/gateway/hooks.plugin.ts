@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InputError, IntakeUnavailableError } from '../sdk/errors.ts';
 import { parseWith } from '../sdk/decode.ts';
-import type { IntakeDecision } from '../sdk/channel.ts';
+import type { CallerLookup, DecideContext, IntakeDecision, IntakeReply } from '../sdk/channel.ts';
 import type { RuntimeConfig } from '../config/load.ts';
 import type { IntakeStore } from '../pipeline/enqueue.ts';
 import { bodyHash, hashKey, toStoredRaw } from '../pipeline/queues.ts';
@@ -16,6 +16,8 @@ export interface HooksDeps {
   /** Route-level rate limits (needs @fastify/rate-limit registered on the parent). */
   rateLimit?: boolean;
   onIntake?: (e: { sourceId: string; channel: string; result: 'accepted' | 'duplicate' | 'handshake' | 'rejected' | 'unavailable'; status: number }) => void;
+  /** Caller-ID for `decide` (routing replies); absent → connectors see an unknown caller. */
+  lookupCaller?: (accountId: string, phoneE164: string) => Promise<CallerLookup | null>;
 }
 
 /**
@@ -49,7 +51,14 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
       verifySource(src, raw, receivedAt);
       const decoded = await src.connector.decode(raw);
       const payload = parseWith(src.connector.payload, decoded);
-      const decision: IntakeDecision = src.connector.decide?.(payload, raw) ?? { kind: 'event' };
+      const accountId = src.crmAccountId;
+      const decideCtx: DecideContext<unknown> = {
+        settings: src.settings,
+        source: src.ref,
+        defaultRegion: deps.config.defaultRegion,
+        lookupCaller: (phone) => (deps.lookupCaller && accountId ? deps.lookupCaller(accountId, phone) : Promise.resolve(null)),
+      };
+      const decision: IntakeDecision = src.connector.decide?.(payload, raw, decideCtx) ?? { kind: 'event' };
       if (decision.kind === 'handshake') {
         count('handshake', decision.reply.status);
         await sendReply(reply, decision.reply);
@@ -59,8 +68,10 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
       const eventHash = hashKey(eventId);
       const result = await deps.intake.put({ sourceId: src.config.id, connector: src.connector.id, eventId, eventHash, raw: toStoredRaw(raw) });
       req.log.info({ source: src.config.id, channel: src.connector.id, event: eventHash, result }, 'event stored');
-      count(result, decision.reply?.status ?? 200);
-      if (decision.reply) await sendReply(reply, decision.reply);
+      // A synchronous answer (routing) only once the event is durably stored, within the sender's deadline.
+      const answer = decision.respond ? ((await respondWithin(decision.respond, receivedAt, decision.deadlineMs ?? 1_000, now, (e) => req.log.warn({ source: src.config.id, err: e }, 'sync reply failed: default answer sent'))) ?? decision.reply) : decision.reply;
+      count(result, answer?.status ?? 200);
+      if (answer) await sendReply(reply, answer);
       else await reply.code(200).send({ ok: true, event: eventHash, ...(result === 'duplicate' ? { duplicate: true } : {}) });
     } catch (err) {
       if (err instanceof IntakeUnavailableError) {
@@ -97,6 +108,28 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
           }
         : {}),
     });
+  }
+}
+
+/** Runs `respond` within what is left of `deadlineMs` since receipt; null on timeout or failure. */
+async function respondWithin(respond: () => Promise<IntakeReply | null>, receivedAt: Date, deadlineMs: number, now: () => Date, onError: (e: string) => void): Promise<IntakeReply | null> {
+  const leftMs = deadlineMs - (now().getTime() - receivedAt.getTime());
+  if (leftMs <= 0) return null;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => {
+      onError(`no answer within ${deadlineMs} ms`);
+      resolve(null);
+    }, leftMs);
+  });
+  const work = respond().catch((e: unknown) => {
+    onError((e as Error).message ?? String(e));
+    return null;
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

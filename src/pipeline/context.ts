@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/load.ts';
 import type { Keys } from '../infra/keys.ts';
+import type { Mailer } from '../infra/mailer.ts';
 import type { AccountRuntime } from './crm-runtime.ts';
 
 /** What the worker processors share. Built once per worker process by src/pipeline/worker.ts. */
@@ -15,6 +16,10 @@ export interface WorkerContext {
   accounts: Map<string, AccountRuntime>;
   env: Readonly<Record<string, string | undefined>>;
   idempotencyTtlSec: number;
+  /** Replies to senders (connectors with `respond`); absent → no replies (tests, tools). */
+  respondQueue?: Queue;
+  /** Auto-acknowledgements and admin alerts; absent when `mail:` is not configured. */
+  mailer?: Mailer;
   /** Called for every outcome finished (tests, metrics, demo printing). */
   onDelivered?: (e: { deliveryKey: string; kind: string; accountId?: string; receipt?: unknown; reason?: string }) => void;
 }

@@ -23,6 +23,7 @@ export async function processDeliver(job: Job, ctx: WorkerContext): Promise<Deli
   try {
     const receipt = await deliverOutcome(d, acct, ctx);
     log.info({ receipt }, 'delivered');
+    if ('createdLead' in receipt && receipt.createdLead) await acknowledge(d, receipt, ctx);
     ctx.onDelivered?.({ deliveryKey: d.deliveryKey, kind: d.outcome.kind, accountId: d.accountId, receipt });
     return receipt;
   } catch (err) {
@@ -66,12 +67,18 @@ async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerCo
     case 'message': {
       const m = o.message;
       return withContactLock(ctx, d.accountId, m.contact, () =>
-        withThread(ctx, d.accountId, m.threadKey, async (threadLeadId) => {
-          if (threadLeadId) {
-            return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments });
-          }
-          return deliver(leadTask(await withAttribution(leadFromFollowUp(m), ctx)));
-        }),
+        withThread(
+          ctx,
+          d.accountId,
+          m.threadKey,
+          async (threadLeadId) => {
+            if (threadLeadId) {
+              return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments });
+            }
+            return deliver(leadTask(await withAttribution(leadFromFollowUp(m), ctx)));
+          },
+          m.relatedThreadKeys,
+        ),
       );
     }
     case 'call':
@@ -116,15 +123,53 @@ async function withContactLock<T>(ctx: WorkerContext, accountId: string, c: Cont
   return withRedisLock(ctx.redis, ctx.keys.lock(`contact:${accountId}:${hashKey(id)}`), fn, { ttlMs: 120_000, waitMs: 20_000 });
 }
 
-/** Serialises a conversation and binds it to the lead the first message opened. */
-async function withThread(ctx: WorkerContext, accountId: string, threadKey: string, fn: (leadId: string | undefined) => Promise<DeliveryReceipt>): Promise<DeliveryReceipt> {
+/** How long a conversation key keeps pointing at its lead. */
+const THREAD_TTL_SEC = 180 * 24 * 3600;
+
+/**
+ * Serialises a conversation and binds it to the lead the first message opened. The lead is looked up under
+ * `threadKey`, then under each related key (an e-mail reply whose References root we never saw may still cite a
+ * mail of the thread); the lead found or opened is then bound to all of them, so later mail citing any id hits.
+ * A related key already bound to another lead keeps it.
+ */
+async function withThread(ctx: WorkerContext, accountId: string, threadKey: string, fn: (leadId: string | undefined) => Promise<DeliveryReceipt>, relatedKeys: readonly string[] = []): Promise<DeliveryReceipt> {
   const key = ctx.keys.thread(accountId, hashKey(threadKey));
   return withRedisLock(ctx.redis, ctx.keys.lock(`thread:${accountId}:${hashKey(threadKey)}`), async () => {
-    const leadId = (await ctx.redis.get(key)) ?? undefined;
+    const bound = (await ctx.redis.get(key)) ?? undefined;
+    let leadId = bound;
+    for (const k of relatedKeys) {
+      if (leadId) break;
+      leadId = (await ctx.redis.get(ctx.keys.thread(accountId, hashKey(k)))) ?? undefined;
+    }
     const receipt = await fn(leadId);
-    if (receipt.leadId && receipt.leadId !== leadId) await ctx.redis.set(key, receipt.leadId, 'EX', 180 * 24 * 3600);
+    if (receipt.leadId) {
+      if (receipt.leadId !== bound) await ctx.redis.set(key, receipt.leadId, 'EX', THREAD_TTL_SEC);
+      for (const k of relatedKeys) await ctx.redis.set(ctx.keys.thread(accountId, hashKey(k)), receipt.leadId, 'EX', THREAD_TTL_SEC, 'NX');
+    }
     return receipt;
   }, { ttlMs: 120_000, waitMs: 20_000 });
+}
+
+/**
+ * The optional acknowledgement to an e-mail sender once their new lead exists (mail.autoAck). Only for e-mail
+ * sources (robots never reach here: the normaliser ignores them) and only when a lead was opened, not when the
+ * mail became a note. Never throws: the lead is delivered whatever SMTP does.
+ */
+async function acknowledge(d: DeliverJob, receipt: DeliveryReceipt, ctx: WorkerContext): Promise<void> {
+  const src = ctx.config.sources.get(d.sourceId);
+  if (!ctx.mailer?.autoAckEnabled || src?.connector.kind !== 'email' || !receipt.leadId) return;
+  const o = d.outcome;
+  const lead = o.kind === 'lead' ? o.lead : o.kind === 'message' ? leadFromFollowUp(o.message) : undefined;
+  const to = lead?.contact.emails[0];
+  if (!lead || !to) return;
+  const r = await ctx.mailer.autoAck({
+    key: `${d.accountId}:${d.deliveryKey}`,
+    to,
+    leadNumber: receipt.leadId,
+    subject: lead.title,
+    ...(/^<[^<>\s]+>$/.test(lead.externalId) ? { inReplyTo: lead.externalId } : {}),
+  });
+  ctx.log.debug({ source: d.sourceId, lead: receipt.leadId, ...r }, 'auto-acknowledgement');
 }
 
 /** Maps a failure to what BullMQ should do with the job. Never throws anything that could crash the worker. */

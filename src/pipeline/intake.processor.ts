@@ -6,6 +6,8 @@ import type { ResolvedSource } from '../config/load.ts';
 import type { RuntimeConfig } from '../config/load.ts';
 import { fromStoredRaw, StoredEventSchema, type DeliverJob, type StoredEvent } from './queues.ts';
 import type { WorkerContext } from './context.ts';
+import { enqueueRespond } from './respond.ts';
+import { fileLink } from '../infra/file-links.ts';
 
 /** Pure part of intake: stored raw event → validated outcomes. Shared with `leadgate normalise`. */
 export async function normaliseStored(ev: StoredEvent, src: ResolvedSource, config: Pick<RuntimeConfig, 'defaultRegion'>): Promise<Outcome[]> {
@@ -28,7 +30,7 @@ export async function processIntake(job: Job, ctx: WorkerContext): Promise<{ out
   if (!src) throw new UnrecoverableError(`source "${ev.sourceId}" is no longer configured; add it back and replay this job`);
   let outcomes: Outcome[];
   try {
-    outcomes = await normaliseStored(ev, src, ctx.config);
+    outcomes = withFileLinks(await normaliseStored(ev, src, ctx.config), src, ctx.config.raw.gateway.publicUrl);
   } catch (err) {
     if (err instanceof InputError) throw new UnrecoverableError(`cannot normalise: ${err.message}`);
     throw err;
@@ -57,5 +59,24 @@ export async function processIntake(job: Job, ctx: WorkerContext): Promise<{ out
     };
     await ctx.deliverQueue.add(outcome.kind, data, { jobId: data.deliveryKey });
   }
+  // Only now, with the outcomes safe: the reply to the sender (its own queue, retries and once-marker).
+  if (src.connector.respond) await enqueueRespond(ctx, ev, outcomes);
   return { outcomes: outcomes.length, ignored };
+}
+
+/**
+ * Attachments a connector only references (`ref`, e.g. a Telegram file_id) get a signed hub link when the gateway
+ * has a public URL: the vendor's own URL carries a secret (the bot token) and must never reach the CRM.
+ * Deterministic, so a replay writes the same link.
+ */
+export function withFileLinks(outcomes: Outcome[], src: ResolvedSource, publicUrl: string | undefined): Outcome[] {
+  const secret = src.secret;
+  if (!publicUrl || !secret || !src.connector.files) return outcomes;
+  const link = <A extends { url?: string | undefined; ref?: string | undefined }>(a: A): A =>
+    a.url || !a.ref ? a : { ...a, url: fileLink({ publicUrl, channel: src.connector.id, sourceId: src.config.id, ref: a.ref, secret }) };
+  return outcomes.map((o) => {
+    if (o.kind === 'lead') return { ...o, lead: { ...o.lead, attachments: o.lead.attachments.map(link) } };
+    if (o.kind === 'message') return { ...o, message: { ...o.message, attachments: o.message.attachments.map(link) } };
+    return o;
+  });
 }

@@ -7,8 +7,14 @@ import { createRedis } from '../infra/redis.ts';
 import { createAccountRuntime, type AccountRuntime } from './crm-runtime.ts';
 import { processIntake } from './intake.processor.ts';
 import { processDeliver, RetryLaterError } from './deliver.processor.ts';
-import { QUEUE_DELIVER, QUEUE_INTAKE } from './queues.ts';
+import { DeliverJobSchema, QUEUE_DELIVER, QUEUE_INTAKE } from './queues.ts';
+import { isSkipped, type Metrics } from '../infra/metrics.ts';
 import type { WorkerContext } from './context.ts';
+import { startCallSweeper } from './call-sweeper.ts';
+import { createRecordings } from './recordings.ts';
+import { createMailer, type Mailer } from '../infra/mailer.ts';
+import { processRespond, QUEUE_RESPOND } from './respond.ts';
+import { startPollRunner, type PollRunner } from './poll-runner.ts';
 
 /**
  * BullMQ fails a job that stalled more than `maxStalledCount` times (default 1): with workers killed twice
@@ -40,6 +46,10 @@ export async function startWorkers(o: {
   env?: Readonly<Record<string, string | undefined>>;
   concurrency?: number;
   onDelivered?: WorkerContext['onDelivered'];
+  /** Counts outcomes, delivery latency, failures and CRM requests of this process (see src/infra/metrics.ts). */
+  metrics?: Metrics;
+  /** Start the pollers of poll sources (IMAP) in this process, each under a Redis lease. @defaultValue true */
+  pollers?: boolean;
 }): Promise<RunningWorkers> {
   const cfg = o.config.raw;
   const keys = makeKeys(cfg.redisPrefix);
@@ -59,6 +69,19 @@ export async function startWorkers(o: {
   for (const [id, account] of o.config.crm) {
     accounts.set(id, createAccountRuntime({ account, redis, keys, log: o.log, configFile: o.config.file }));
   }
+  const env = o.env ?? process.env;
+  createRecordings({ config: o.config, env }); // a recording-link misconfiguration stops start-up here
+  const mailer: Mailer | undefined = cfg.mail ? createMailer({ config: cfg.mail, env, redis, keys, log: o.log }) : undefined;
+  // Replies to senders (Telegram bot) run on their own queue: their retries never re-run intake.
+  const respondQueue = [...o.config.sources.values()].some((s) => s.connector.respond) ? new Queue(QUEUE_RESPOND, { connection: conn, prefix: cfg.redisPrefix }) : undefined;
+  // Metrics count every finished outcome; the caller's hook (tests, demo printing) still runs.
+  const onDelivered: WorkerContext['onDelivered'] =
+    o.metrics || o.onDelivered
+      ? (e) => {
+          o.metrics?.onOutcome(e);
+          o.onDelivered?.(e);
+        }
+      : undefined;
   const ctx: WorkerContext = {
     config: o.config,
     redis,
@@ -66,14 +89,17 @@ export async function startWorkers(o: {
     log: o.log,
     deliverQueue,
     accounts,
-    env: o.env ?? process.env,
+    env,
     idempotencyTtlSec: Math.round(cfg.idempotencyTtlDays * 24 * 3600),
-    ...(o.onDelivered ? { onDelivered: o.onDelivered } : {}),
+    ...(respondQueue ? { respondQueue } : {}),
+    ...(mailer ? { mailer } : {}),
+    ...(onDelivered ? { onDelivered } : {}),
   };
   // Start-up check: a mapping that does not fit the live account stops the worker with the fix.
   for (const acct of accounts.values()) {
     try {
-      await acct.facts();
+      const facts = await acct.facts();
+      if (facts.warnings.length) void mailer?.alert({ kind: `crm:${acct.id}:warnings`, subject: `CRM account "${acct.id}" needs attention`, text: facts.warnings.join('\n') });
     } catch (err) {
       if ((err as Error).name === 'ConfigError') throw err;
       o.log.warn({ account: acct.id, err: (err as Error).message }, 'CRM not reachable at start-up; will check again on the first delivery');
@@ -83,7 +109,9 @@ export async function startWorkers(o: {
   const concurrency = o.concurrency ?? cfg.worker.concurrency;
   const guard = (name: string, fn: (job: Job) => Promise<unknown>) => async (job: Job) => {
     try {
-      return await fn(job);
+      const result = await fn(job);
+      if (name === QUEUE_DELIVER && o.metrics) observeDelivered(o.metrics, job, result);
+      return result;
     } catch (err) {
       o.log.warn({ queue: name, job: job.id, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'job failed');
       throw err;
@@ -91,12 +119,39 @@ export async function startWorkers(o: {
   };
   const intakeWorker = new Worker(QUEUE_INTAKE, guard('intake', (job) => processIntake(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
   const deliverWorker = new Worker(QUEUE_DELIVER, guard('deliver', (job) => processDeliver(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
-  for (const w of [intakeWorker, deliverWorker]) w.on('error', (err) => o.log.error({ err: err.message }, 'worker error'));
+  const respondWorker = respondQueue
+    ? new Worker(QUEUE_RESPOND, guard('respond', (job) => processRespond(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs })
+    : undefined;
+  const workers = [intakeWorker, deliverWorker, ...(respondWorker ? [respondWorker] : [])];
+  for (const w of workers) w.on('error', (err) => o.log.error({ err: err.message }, 'worker error'));
+  if (o.metrics) {
+    const m = o.metrics;
+    for (const w of workers) w.on('failed', (job) => m.jobFailed(w.name, Boolean(job?.finishedOn)));
+    m.trackAccounts(() => [...accounts.values()].map((a) => ({ id: a.id, crm: a.account.connector.id, stats: a.stats })));
+    m.trackQueues({ connection: conn, prefix: cfg.redisPrefix, names: [QUEUE_INTAKE, QUEUE_DELIVER] });
+  }
+  // A delivery that failed for good (finishedOn is set only then, not on a retry) is worth a mail to the admin.
+  deliverWorker.on('failed', (job, err) => {
+    if (!job?.finishedOn || !mailer) return;
+    const d = job.data as { sourceId?: unknown; accountId?: unknown };
+    void mailer.alert({
+      kind: `deliver-failed:${String(d.accountId)}:${err.message.slice(0, 80)}`,
+      subject: `a delivery to CRM account "${String(d.accountId)}" failed`,
+      text: `Job ${job.id} (source ${String(d.sourceId)}) failed after ${job.attemptsMade} attempt(s):\n${err.message}\n\nSee \`npx leadgate jobs failed\`; after fixing the cause, \`npx leadgate replay ${job.id}\`.`,
+    });
+  });
+  // Telephony: one process at a time (Redis lease) closes calls whose final event never came.
+  const callSweeper = startCallSweeper(ctx);
+  const pollers: PollRunner | undefined = o.pollers === false ? undefined : startPollRunner({ config: o.config, redisUrl: o.redisUrl, log: o.log, keys, env, ...(mailer ? { mailer } : {}) });
   return {
     ctx,
     async close() {
-      await Promise.allSettled([intakeWorker.close(), deliverWorker.close()]);
+      await pollers?.close();
+      await callSweeper.stop();
+      await Promise.allSettled(workers.map((w) => w.close()));
       await deliverQueue.close().catch(() => undefined);
+      await respondQueue?.close().catch(() => undefined);
+      mailer?.close();
       redis.disconnect();
       conn.disconnect();
     },
@@ -110,3 +165,10 @@ export const intakeJobOptions = (attempts: number) => ({
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
   removeOnFail: false,
 });
+
+/** Delivery latency for metrics: from the gateway's receive time to now, for outcomes that reached the CRM. */
+function observeDelivered(m: Metrics, job: Job, result: unknown): void {
+  const d = DeliverJobSchema.safeParse(job.data);
+  if (!d.success || isSkipped(result)) return;
+  m.observeDelivery({ accountId: d.data.accountId, kind: d.data.outcome.kind, receivedAt: d.data.receivedAt });
+}

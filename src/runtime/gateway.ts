@@ -6,8 +6,12 @@ import type { RuntimeConfig } from '../config/load.ts';
 import { makeKeys } from '../infra/keys.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createIntakeStore } from '../pipeline/enqueue.ts';
-import { QUEUE_INTAKE } from '../pipeline/queues.ts';
+import { QUEUE_DELIVER, QUEUE_INTAKE } from '../pipeline/queues.ts';
+import type { Metrics } from '../infra/metrics.ts';
+import { metricsPlugin } from '../gateway/metrics.plugin.ts';
+import { adminPlugin } from '../gateway/admin.plugin.ts';
 import { intakeJobOptions } from '../pipeline/worker.ts';
+import { createGatewayTelephony } from './telephony.ts';
 
 export interface RunningGateway {
   app: FastifyInstance;
@@ -16,14 +20,43 @@ export interface RunningGateway {
 }
 
 /** The gateway process: producer connections that fail fast, so a dead Redis is an honest 503. */
-export async function startGateway(o: { config: RuntimeConfig; redisUrl: string; log: Logger; port?: number; host?: string }): Promise<RunningGateway> {
+export async function startGateway(o: {
+  config: RuntimeConfig;
+  redisUrl: string;
+  log: Logger;
+  port?: number;
+  host?: string;
+  /** Counts requests at /hooks and serves `GET /metrics`; omitted → no metrics route. */
+  metrics?: Metrics;
+  /** Where LEADGATE_ADMIN_USER / LEADGATE_ADMIN_PASSWORD are read. @defaultValue process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+}): Promise<RunningGateway> {
   const cfg = o.config.raw;
   const producer = createRedis(o.redisUrl, 'producer');
   const limiterRedis = createRedis(o.redisUrl, 'producer');
   const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix: cfg.redisPrefix, defaultJobOptions: intakeJobOptions(10) });
   queue.on('error', () => {});
   const intake = createIntakeStore({ queue, redis: producer, keys: makeKeys(cfg.redisPrefix), ttlSec: Math.round(cfg.idempotencyTtlDays * 86400), timeoutMs: cfg.gateway.enqueueTimeoutMs });
-  const app = await buildApp({ config: o.config, intake, rateLimitRedis: limiterRedis, logger: o.log });
+  // Caller-ID lookups, CRM change webhooks and recording links: their own connection, CRM calls may be slow.
+  const telephonyRedis = createRedis(o.redisUrl, 'plain');
+  const telephony = createGatewayTelephony({ config: o.config, redis: telephonyRedis, keys: makeKeys(cfg.redisPrefix), log: o.log, env: o.env ?? process.env });
+  // The queue board and the queue gauges: plain commands on a connection of their own.
+  const opsRedis = createRedis(o.redisUrl, 'plain');
+  const queueNames = [QUEUE_INTAKE, QUEUE_DELIVER];
+  const metrics = o.metrics;
+  metrics?.trackQueues({ connection: opsRedis, prefix: cfg.redisPrefix, names: queueNames });
+  const app = await buildApp({
+    config: o.config,
+    intake,
+    rateLimitRedis: limiterRedis,
+    logger: o.log,
+    telephony,
+    ...(metrics ? { onIntake: (e) => metrics.onIntake(e) } : {}),
+    extend: async (a) => {
+      if (metrics) await a.register(metricsPlugin, { metrics });
+      await adminPlugin(a, { connection: opsRedis, prefix: cfg.redisPrefix, queueNames, log: o.log, env: o.env ?? process.env });
+    },
+  });
   const address = await app.listen({ port: o.port ?? cfg.gateway.port, host: o.host ?? cfg.gateway.host });
   return {
     app,
@@ -33,6 +66,8 @@ export async function startGateway(o: { config: RuntimeConfig; redisUrl: string;
       await queue.close().catch(() => undefined);
       producer.disconnect();
       limiterRedis.disconnect();
+      telephonyRedis.disconnect();
+      opsRedis.disconnect();
     },
   };
 }

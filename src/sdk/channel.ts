@@ -59,6 +59,8 @@ export interface CallerLookup extends CallerInfo {
 export interface DecideContext<Settings> {
   settings: Settings;
   source: SourceRef;
+  /** Region for numbers written without a country code. */
+  defaultRegion: CountryCode;
   /** Caller-ID through the hub's Redis cache (the CRM on a miss). null = unknown caller; rejects on CRM failure. */
   lookupCaller(phoneE164: string): Promise<CallerLookup | null>;
 }

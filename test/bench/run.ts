@@ -2,6 +2,7 @@
  * `npm run bench`: prints figures (never a pass/fail test) and writes bench-results.json.
  * 1. Gateway intake (secret check + durable enqueue) vs a bare Fastify + BullMQ baseline, same run, 50 connections.
  * 2. Delivery into the amoCRM emulator at its 7 req/s limit: leads/s, requests per lead, share of the ceiling.
+ * 3. Caller-ID lookup: p50/p99 on a miss (the CRM asked) and from the Redis cache.
  */
 import { writeFileSync } from 'node:fs';
 import Fastify from 'fastify';
@@ -102,8 +103,55 @@ async function benchDelivery() {
   return out;
 }
 
+/** Caller-ID lookups against the amoCRM emulator: each number once on a miss (CRM asked), then many from the cache. */
+async function benchLookup() {
+  const N = Number(process.env.BENCH_LOOKUP_NUMBERS ?? 20);
+  const emu = await startAmoEmulator();
+  const token = 'bench-lookup-token-0123456789';
+  const h = await startHarness({
+    config: { crm: [{ id: 'amo', connector: 'amocrm', settings: { baseUrl: emu.url, auth: 'long-lived', tokenEnv: 'BENCH_AMO_TOKEN' }, extensions: { '8801235': '201' } }], telephony: { lookup: { tokenEnv: 'BENCH_LOOKUP_TOKEN', timeoutMs: 30_000 } } },
+    env: { BENCH_AMO_TOKEN: emu.token, BENCH_LOOKUP_TOKEN: token },
+    workers: false,
+  });
+  const phone = (i: number) => `+7916${String(3000000 + i)}`;
+  for (let i = 0; i < N; i++) {
+    // Seeding goes straight to the emulator: paced under its 7 req/s.
+    await fetch(`${emu.url}/api/v4/contacts`, { method: 'POST', headers: { authorization: `Bearer ${emu.token}`, 'content-type': 'application/json' }, body: JSON.stringify([{ name: `Клиент ${i}`, responsible_user_id: 8801235, custom_fields_values: [{ field_code: 'PHONE', values: [{ value: phone(i), enum_code: 'WORK' }] }] }]) });
+    await new Promise((r) => setTimeout(r, 160));
+  }
+  await new Promise((r) => setTimeout(r, 1_200));
+  const agent = new Agent({ connections: CONNECTIONS, pipelining: 1 });
+  const get = async (i: number): Promise<number> => {
+    const s = performance.now();
+    const res = await request(`${h.gateway.url}/lookup/phone/${encodeURIComponent(phone(i % N))}`, { headers: { authorization: `Bearer ${token}` }, dispatcher: agent });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`lookup answered ${res.statusCode}`);
+    return performance.now() - s;
+  };
+  const stats = (lat: number[]) => {
+    lat.sort((a, b) => a - b);
+    return { n: lat.length, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))]! };
+  };
+  const before = emu.stats.requests.length;
+  const miss: number[] = [];
+  for (let i = 0; i < N; i++) miss.push(await get(i)); // one at a time: the CRM's own pace, not queueing
+  const crmRequestsPerMiss = (emu.stats.requests.length - before) / N;
+  const hits: number[] = [];
+  let next = 0;
+  const total = Math.max(REQUESTS, N);
+  await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+    for (let i = next++; i < total; i = next++) hits.push(await get(i));
+  }));
+  const crmRequestsDuringHits = emu.stats.requests.length - before - crmRequestsPerMiss * N;
+  await agent.close();
+  await h.close();
+  await emu.close();
+  return { miss: stats(miss), cache: stats(hits), crmRequestsPerMiss, crmRequestsDuringHits };
+}
+
 const intake = await benchIntake();
 const delivery = await benchDelivery();
+const lookup = await benchLookup();
 const fmt = (n: number) => n.toFixed(1);
 console.log('\nGateway intake (%d requests, %d connections):', REQUESTS, CONNECTIONS);
 console.table({
@@ -113,6 +161,11 @@ console.table({
 console.log('intake ratio to baseline: %s (target ≥ 0.8)', intake.ratio.toFixed(2));
 console.log('\nDelivery into the amoCRM emulator (7 req/s limit), per-lead path:');
 console.table({ amocrm: { leads: delivery.leads, 'leads/s': delivery.leadsPerSec.toFixed(2), 'requests/lead': delivery.requestsPerLead.toFixed(1), 'ceiling leads/s': delivery.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(delivery.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': delivery.maxRequestsInAnySecond, 'limit exceeded': delivery.limitExceeded } });
-writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery }, null, 2));
+console.log('\nCaller-ID lookup (GET /lookup/phone/:number, amoCRM emulator):');
+console.table({
+  'miss (CRM asked)': { lookups: lookup.miss.n, 'p50 ms': fmt(lookup.miss.p50), 'p99 ms': fmt(lookup.miss.p99), 'CRM requests each': lookup.crmRequestsPerMiss.toFixed(1) },
+  'from cache': { lookups: lookup.cache.n, 'p50 ms': fmt(lookup.cache.p50), 'p99 ms': fmt(lookup.cache.p99), 'CRM requests each': (lookup.crmRequestsDuringHits / lookup.cache.n).toFixed(1) },
+});
+writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, lookup }, null, 2));
 console.log('\nwritten bench-results.json');
 process.exit(0);

@@ -10,7 +10,7 @@ import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts
 import { freePort } from '../support/redis-server.ts';
 import { faultConfig, ids, QueueWatch, report, send, sleep, spawnLeadgate, tally, TOKEN_ENV, writeConfigFile, type LeadgateChild } from './support/fault-kit.ts';
 
-const LEADS = 60;
+const LEADS = 40;
 
 describe('fault: gateway process restarted under load', () => {
   let emu: RunningAmoEmulator;
@@ -63,6 +63,7 @@ describe('fault: gateway process restarted under load', () => {
       sent: LEADS,
       send: sent,
       tally: t,
+      emu,
       figures: {
         'gateway down': down.map((d) => `${d.signal} ${d.to - d.from} ms`).join(', '),
         'transport errors (retried)': refused.length,

@@ -14,7 +14,7 @@ import { startHarness, type Harness } from '../support/harness.ts';
 import { PrivateRedis } from '../support/redis-server.ts';
 import { faultConfig, ids, QueueWatch, report, send, sleep, tally, TOKEN_ENV, type SendResult } from './support/fault-kit.ts';
 
-const LEADS = 60;
+const LEADS = 48;
 
 describe('fault: Redis SIGKILLed and restarted during a burst', () => {
   let emu: RunningAmoEmulator;
@@ -64,6 +64,7 @@ describe('fault: Redis SIGKILLed and restarted during a burst', () => {
       sent: LEADS,
       send: { attempts: [...first.attempts, ...second.attempts], acked: new Set([...first.acked, ...second.acked]) },
       tally: t,
+      emu,
       figures: {
         'acked before the kill': ackedBeforeKill.length,
         'sent during outage': `${duringOutage.length} (503: ${duringOutage.length - falseOk.length}, other: ${falseOk.length})`,

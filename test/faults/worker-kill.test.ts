@@ -54,7 +54,7 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
       live.push(await spawn());
     }
     const killsDoneMs = Date.now() - t0;
-    // Survivors finish; jobs of killed workers come back after their lock (60 s) through the stalled check.
+    // Survivors finish; jobs of killed workers come back after their lock (lockDurationMs) through the stalled check.
     const final = await watch.drained(200_000);
     const failed = await watch.failedReasons();
     const t = tally(emu, wanted);
@@ -62,6 +62,7 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
       sent: LEADS,
       send: sent,
       tally: t,
+      emu,
       figures: { 'active jobs at kills': activeAtKill, 'kills done after': `${killsDoneMs} ms`, 'drained after': `${Date.now() - t0} ms`, 'failed jobs': failed.length, 'CRM requests': emu.stats.requests.length, 'max req/window': emu.stats.maxPerWindow, final },
     });
     expect(failed).toEqual([]);

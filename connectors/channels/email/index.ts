@@ -8,6 +8,7 @@ import { decodeMail } from './decode.ts';
 import { mailEventId, normaliseMail } from './normalise.ts';
 import { MailPayloadSchema, type MailPayload } from './payload.ts';
 import { EmailSettingsSchema, type EmailSettings } from './settings.ts';
+import { imapLeaseKey, runImapPoller } from './poller.ts';
 
 export const email = defineChannel<MailPayload, EmailSettings>({
   id: 'email',
@@ -19,6 +20,8 @@ export const email = defineChannel<MailPayload, EmailSettings>({
   payload: MailPayloadSchema,
   eventId: (p) => mailEventId(p),
   normalise: normaliseMail,
+  // Run by the worker's poll runner, one process per mailbox (a Redis lease on the lease key).
+  poller: { leaseKey: imapLeaseKey, run: (s, io) => runImapPoller(s, io) },
 });
 
 export default email;

@@ -21,10 +21,7 @@ export function mailThreadKey(sourceId: string, messageId: string): string {
  */
 export function normaliseMail(p: MailPayload, ctx: NormaliseContext<EmailSettings>): Outcome[] {
   const own = ownAddresses(ctx.settings);
-  const verdict = classifyRobotMail(
-    { headers: new Map(Object.entries(p.headers)), from: p.from ? { value: [p.from] } : undefined, subject: p.subject, text: p.text },
-    { ownAddresses: own },
-  );
+  const verdict = robotVerdict(p, ctx.settings);
   if (verdict.robot) return [{ kind: 'ignored', reason: { code: verdict.code, detail: verdict.detail } }];
 
   const body = stripQuotedHistory(p.text);
@@ -76,6 +73,14 @@ export function normaliseMail(p: MailPayload, ctx: NormaliseContext<EmailSetting
       },
     },
   ];
+}
+
+/** The robot rules (forms-telegram-email.md §C3) over a decoded message; the poller uses it to file robots in Junk. */
+export function robotVerdict(p: MailPayload, s: EmailSettings): ReturnType<typeof classifyRobotMail> {
+  return classifyRobotMail(
+    { headers: new Map(Object.entries(p.headers)), from: p.from ? { value: [p.from] } : undefined, subject: p.subject, text: p.text },
+    { ownAddresses: ownAddresses(s) },
+  );
 }
 
 function ownAddresses(s: EmailSettings): string[] {

@@ -14,11 +14,26 @@ export const ImapSettingsSchema = z.object({
   passwordEnv: EnvName,
   /** @defaultValue INBOX */
   mailbox: z.string().min(1).default('INBOX'),
-  /** Where handled mail is moved; empty → only flagged `\Seen`. @defaultValue Processed */
+  /**
+   * Where handled mail is moved once it is stored; empty → it stays and gets `\Seen` plus {@link processedKeyword}.
+   * Created when missing. @defaultValue Processed
+   */
   processedMailbox: z.string().default('Processed'),
-  /** Where robot mail is moved; empty → left in place. @defaultValue "" */
+  /** Where robot mail (bounces, auto-replies, lists) is moved once stored; empty → treated like any other mail. @defaultValue "" */
   junkMailbox: z.string().default(''),
+  /** IMAP keyword set on every handled message (skipped on a rescan after a UIDVALIDITY change). @defaultValue $LeadgateProcessed */
+  processedKeyword: z.string().regex(/^\$?[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'an IMAP keyword like $LeadgateProcessed').default('$LeadgateProcessed'),
+  /**
+   * What the very first poll of a mailbox reads (no checkpoint yet): `unseen` mail, `all` of it, or `none` (only
+   * mail arriving from now on). @defaultValue unseen
+   */
+  initialScan: z.enum(['unseen', 'all', 'none']).default('unseen'),
+  /** Messages stored per round; the rest follow at once. @defaultValue 50 */
+  batchSize: z.number().int().min(1).max(1000).default(50),
+  /** IDLE is re-issued this often (some servers drop a long IDLE silently). @defaultValue 300 000 ms */
+  maxIdleTimeMs: z.number().int().min(10_000).max(29 * 60_000).default(300_000),
 });
+export type ImapSettings = z.infer<typeof ImapSettingsSchema>;
 
 export const EmailSettingsSchema = z.object({
   /** The monitored mailbox's address: mail From it is our own and is ignored (loop protection). */

@@ -3,6 +3,7 @@ import { decodeMango, MangoPayloadSchema, type MangoPayload } from './payload.ts
 import { MangoSettingsSchema, type MangoSettings } from './settings.ts';
 import { verifyMango } from './verify.ts';
 import { mangoEventId, normaliseMango } from './normalise.ts';
+import { resolveMangoRecording } from './recordings.ts';
 
 /**
  * Mango Office VPBX. The admin registers `https://<hub>/hooks/mango/<sourceId>` as the API base URL;
@@ -24,5 +25,6 @@ export const mangoChannel = defineChannel<MangoPayload, MangoSettings>({
     p.path === '/ping'
       ? { kind: 'handshake', reply: { status: 200, contentType: 'application/json', body: '{"success":true}' } }
       : { kind: 'event' },
+  recordings: { resolve: resolveMangoRecording },
   normalise: normaliseMango,
 });

@@ -4,6 +4,9 @@ import { mangoChannel } from './index.ts';
 import { mangoSign, verifyMango } from './verify.ts';
 import { MangoSettingsSchema, type MangoSettings } from './settings.ts';
 import { mangoEventId } from './normalise.ts';
+import { resolveMangoRecording } from './recordings.ts';
+import { createHttpClient } from '../../../src/infra/http.ts';
+import { startRecordingServer } from '../../../test/support/recording-server.ts';
 
 const KEY = 'test_vpbx_key';
 const SALT = 'test_vpbx_salt_0123456789';
@@ -153,5 +156,28 @@ describe('mango normalise', () => {
     const json = `{"entry_id":"E","call_direction":1,"from":{"number":"79161234567"},"to":{"extension":"201"},"line_number":"74951234567","create_time":${T},"talk_time":0,"end_time":${T + 30},"entry_result":1,"disconnect_reason":1110}`;
     const [o] = await run('/events/summary', json);
     expect(o).toMatchObject({ kind: 'call', call: { status: 'missed', talkSec: 0, durationSec: 30 } });
+  });
+});
+
+describe('mango recordings (POST /queries/recording/post)', () => {
+  it('"still saving" until the file is stored, then a one-shot link (never stored); a wrong salt throws', async () => {
+    const stub = await startRecordingServer({ mango: { apiKey: KEY, salt: SALT } });
+    try {
+      stub.addRecording('rec-1', { savingFor: 1 });
+      const s = parseWith(MangoSettingsSchema, { apiKey: KEY, apiBaseUrl: `${stub.url}/vpbx` });
+      const io = { http: createHttpClient({ baseUrl: '' }), settings: s, secret: SALT, env: () => undefined, now: () => NOW };
+      const ref = { recordingId: 'rec-1', providerCallId: 'RW50cnk=' };
+      expect(await resolveMangoRecording(ref, io)).toMatchObject({ kind: 'pending' });
+      const ready = await resolveMangoRecording(ref, io);
+      expect(ready).toMatchObject({ kind: 'ready', oneShot: true, url: expect.stringContaining(`${stub.url}/files/`) });
+      const url = ready.kind === 'ready' ? ready.url : '';
+      expect((await fetch(url)).status).toBe(200);
+      expect((await fetch(url)).status).toBe(404); // dies after its first use
+      expect(await resolveMangoRecording({ ...ref, recordingId: 'unknown' }, io)).toMatchObject({ kind: 'pending' });
+      await expect(resolveMangoRecording(ref, { ...io, secret: 'wrong-salt' })).rejects.toMatchObject({ status: 420 });
+      expect(await resolveMangoRecording(ref, { ...io, secret: undefined })).toMatchObject({ kind: 'gone' });
+    } finally {
+      await stub.close();
+    }
   });
 });

@@ -13,5 +13,10 @@ export const MangoSettingsSchema = z.object({
    * @defaultValue 86400 (one day)
    */
   replayWindowSec: z.number().int().min(60).default(86_400),
+  /**
+   * Mango's API root; recordings are fetched with `POST <it>/queries/recording/post`, signed with the salt.
+   * @defaultValue https://app.mango-office.ru/vpbx
+   */
+  apiBaseUrl: z.url({ protocol: /^https?$/ }).default('https://app.mango-office.ru/vpbx'),
 });
 export type MangoSettings = z.infer<typeof MangoSettingsSchema>;

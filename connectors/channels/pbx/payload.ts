@@ -45,7 +45,7 @@ export type PbxEvent = z.infer<typeof PbxEventSchema>;
 
 export function decodePbx(e: RawEvent): unknown {
   if (e.subPath !== '') {
-    throw new InputError({ status: 404, field: 'path', expected: '/hooks/pbx/<sourceId>', message: `no ${e.subPath} hook: events go to the source URL itself (the /lookup hook is not implemented yet)` });
+    throw new InputError({ status: 404, field: 'path', expected: '/hooks/pbx/<sourceId>', message: `no ${e.subPath} hook: events go to the source URL itself; for caller-ID use GET /lookup/phone/<number>` });
   }
   return decodeJson(e.body);
 }

@@ -7,6 +7,7 @@ import { normaliseUpdate } from './normalise.ts';
 import { TgUpdateSchema, type TgUpdate } from './payload.ts';
 import { TelegramSettingsSchema, type TelegramSettings } from './settings.ts';
 import { verifyTelegram } from './verify.ts';
+import { openTelegramFile, respondTelegram } from './respond.ts';
 
 export const telegram = defineChannel<TgUpdate, TelegramSettings>({
   id: 'telegram',
@@ -23,6 +24,10 @@ export const telegram = defineChannel<TgUpdate, TelegramSettings>({
   // outcomes carry `tg:<sourceId>:<update_id>` as their externalId.
   eventId: (p) => `tg:${p.update_id}`,
   normalise: normaliseUpdate,
+  // The worker runs the bot over the stored update: /start → greeting + phone button, own contact → thanks.
+  respond: respondTelegram,
+  // Photos/documents: CRM notes link `<publicUrl>/files/telegram/<sourceId>/<file_id>?sig=…`, never a token URL.
+  files: { open: openTelegramFile },
 });
 
 export default telegram;

@@ -1,7 +1,9 @@
+import type { CallerLookup, IntakeReply } from '#sdk';
+import type { ZadarmaSettings } from './settings.ts';
+
 /**
  * The reply Zadarma accepts to NOTIFY_START / NOTIFY_IVR (telephony.md §2.6): `redirect` to an extension or
- * scenario, `return_timeout`, `caller_name`. Not wired into `decide` yet (see settings.ts `routing`); kept
- * here, pure and tested, for the caller-lookup step that will use it.
+ * scenario, `return_timeout`, `caller_name`. An empty 200 means "run the default scenario".
  */
 export interface RoutingDecision {
   /** Extension ("101"), scenario ("0-1") or menu ("0-main") to send the call to. */
@@ -21,4 +23,26 @@ export function routingReplyBody(d: RoutingDecision): string {
   }
   if (d.callerName) out.caller_name = d.callerName.replace(/[\r\n]+/g, ' ').slice(0, 64);
   return Object.keys(out).length ? JSON.stringify(out) : '';
+}
+
+/** The default scenario: an empty 200 (also the answer to every other notification). */
+export const DEFAULT_REPLY: IntakeReply = { status: 200, contentType: 'text/plain; charset=utf-8', body: '' };
+
+/**
+ * What to tell Zadarma about a caller: the responsible manager's extension (when the config maps one) and the
+ * CRM name; nothing for an unknown caller. Pure.
+ */
+export function routingFor(info: CallerLookup | null, routing: ZadarmaSettings['routing']): RoutingDecision {
+  if (!info) return {};
+  const name = [info.company, info.name].map((s) => s?.trim()).filter(Boolean).join(' / ');
+  return {
+    ...(info.extension ? { redirect: info.extension, returnTimeoutSec: routing.returnTimeoutSec } : {}),
+    ...(routing.callerName && name ? { callerName: name } : {}),
+  };
+}
+
+/** The HTTP reply for a routing decision: JSON when there is something to say, else the default scenario. */
+export function routingReply(d: RoutingDecision): IntakeReply {
+  const body = routingReplyBody(d);
+  return body ? { status: 200, contentType: 'application/json; charset=utf-8', body } : DEFAULT_REPLY;
 }

@@ -1,22 +1,27 @@
 import { z } from 'zod';
 import { isTimeZone } from './time.ts';
 
+const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name like ZADARMA_API_KEY');
+
 /**
- * Synchronous routing reply to NOTIFY_START / NOTIFY_IVR ("who takes this call", telephony.md §2.6).
- * The hook is here so configs can name it, but it is not wired yet: the reply needs a CRM lookup that the
- * gateway's `decide` (synchronous, no settings) cannot make. Until then every event gets 200 with an empty
- * body, which Zadarma reads as "run the default scenario". See routing.ts for the reply builder.
+ * Synchronous routing reply to NOTIFY_START ("who takes this call", telephony.md §2.6): a known caller whose
+ * responsible manager has an extension (`crm[].extensions`) is sent to that extension, and the manager's phone
+ * shows the CRM name. The event is stored first; the reply must come within `deadlineMs`, else the plain 200
+ * (Zadarma's default scenario) goes out.
  */
-export const ZadarmaRoutingSchema = z
-  .object({
-    /** @defaultValue false */
-    enabled: z.boolean().default(false),
-    /** Seconds the personal manager rings before the call returns to the menu (0 = never returns). @defaultValue 20 */
-    returnTimeoutSec: z.number().int().min(0).max(600).default(20),
-    /** Show the CRM contact name on the manager's phone (`caller_name`). @defaultValue true */
-    callerName: z.boolean().default(true),
-  })
-  .refine((r) => !r.enabled, { message: 'routing replies are not implemented yet; leave routing.enabled false', path: ['enabled'] });
+export const ZadarmaRoutingSchema = z.object({
+  /** @defaultValue false */
+  enabled: z.boolean().default(false),
+  /** Seconds the personal manager rings before the call returns to the menu (0 = never returns). @defaultValue 20 */
+  returnTimeoutSec: z.number().int().min(0).max(600).default(20),
+  /** Show the CRM contact name on the manager's phone (`caller_name`). @defaultValue true */
+  callerName: z.boolean().default(true),
+  /**
+   * Time from receipt to reply. Zadarma's own deadline is unconfirmed (telephony.md §12.2): stay well below 1–2 s.
+   * @defaultValue 800
+   */
+  deadlineMs: z.number().int().min(50).max(5_000).default(800),
+});
 
 /** Per-source settings. The source's secret (`secretEnv`) is the API secret ("Secret" key in the cabinet's API page). */
 export const ZadarmaSettingsSchema = z.object({
@@ -30,6 +35,15 @@ export const ZadarmaSettingsSchema = z.object({
    * @defaultValue 86400 (one day)
    */
   replayWindowSec: z.number().int().min(3600).default(86_400),
-  routing: ZadarmaRoutingSchema.default({ enabled: false, returnTimeoutSec: 20, callerName: true }),
+  routing: ZadarmaRoutingSchema.prefault({}),
+  /**
+   * Env var holding the API **key** (the pair of the Secret in `secretEnv`): recordings are fetched with
+   * `GET /v1/pbx/record/request/`, signed with both. Unset → recordings are not linked.
+   */
+  apiKeyEnv: EnvName.optional(),
+  /** API host. @defaultValue https://api.zadarma.com (provider zadarma), https://api.novofon.ru (novofon) */
+  apiBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** How long a fetched recording link lives (180 s … 60 days); the hub asks for a fresh one on each play. @defaultValue 1800 */
+  recordingLinkLifetimeSec: z.number().int().min(180).max(5_184_000).default(1_800),
 });
 export type ZadarmaSettings = z.infer<typeof ZadarmaSettingsSchema>;

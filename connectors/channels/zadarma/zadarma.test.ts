@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { parseWith, type NormaliseContext, type RawEvent } from '#sdk';
+import { parseWith, type CallerLookup, type NormaliseContext, type RawEvent } from '#sdk';
 import { zadarmaChannel } from './index.ts';
 import { verifyZadarma, zadarmaSignatures } from './verify.ts';
 import { ZadarmaSettingsSchema, type ZadarmaSettings } from './settings.ts';
 import { multipartToUrlencoded } from './payload.ts';
 import { statusOf } from './normalise.ts';
-import { routingReplyBody } from './routing.ts';
+import { routingFor, routingReplyBody } from './routing.ts';
+import { phpQuery, resolveZadarmaRecording, zadarmaAuthHeader } from './recordings.ts';
+import { createHttpClient } from '../../../src/infra/http.ts';
+import { startRecordingServer } from '../../../test/support/recording-server.ts';
 import { localToIso } from './time.ts';
 
 const SECRET = 'test_zadarma_secret_0123';
@@ -106,8 +109,10 @@ describe('zadarma intake', () => {
     expect(zadarmaChannel.decide?.(p, e)).toEqual({ kind: 'event', reply: { status: 200, contentType: 'text/plain; charset=utf-8', body: '' } });
   });
 
-  it('settings: the routing hook exists but cannot be switched on yet; novofon is a flag', () => {
-    expect(ZadarmaSettingsSchema.safeParse({ routing: { enabled: true } }).success).toBe(false);
+  it('settings: routing is off unless switched on; novofon is a flag', () => {
+    expect(settings.routing).toEqual({ enabled: false, returnTimeoutSec: 20, callerName: true, deadlineMs: 800 });
+    expect(parseWith(ZadarmaSettingsSchema, { routing: { enabled: true } }).routing.enabled).toBe(true);
+    expect(ZadarmaSettingsSchema.safeParse({ routing: { enabled: true, deadlineMs: 10 } }).success).toBe(false);
     expect(parseWith(ZadarmaSettingsSchema, { provider: 'novofon' }).provider).toBe('novofon');
     expect(ZadarmaSettingsSchema.safeParse({ timeZone: 'Mars/Olympus' }).success).toBe(false);
   });
@@ -139,11 +144,89 @@ describe('zadarma normalise', () => {
   });
 });
 
-describe('zadarma routing reply (hook, not wired yet)', () => {
+describe('zadarma routing reply', () => {
+  const routed = parseWith(ZadarmaSettingsSchema, { routing: { enabled: true } });
+  const ctx = (found: CallerLookup | null | Error) => ({
+    settings: routed,
+    source: { channel: 'zadarma', sourceId: 's', name: 'Z' },
+    defaultRegion: 'RU' as const,
+    asked: [] as string[],
+    lookupCaller(phone: string) {
+      this.asked.push(phone);
+      return found instanceof Error ? Promise.reject(found) : Promise.resolve(found);
+    },
+  });
+
+  it('NOTIFY_START with routing on: the event is stored, then the personal manager and the CRM name', async () => {
+    const e = raw(START);
+    const p = parseWith(zadarmaChannel.payload, await zadarmaChannel.decode(e));
+    const c = ctx({ contactId: '5', name: 'Иван Петров', company: 'ООО Ромашка', responsibleUserId: '7', extension: '107' });
+    const d = zadarmaChannel.decide?.(p, e, c);
+    expect(d).toMatchObject({ kind: 'event', deadlineMs: 800, reply: { status: 200, body: '' } });
+    if (d?.kind !== 'event' || !d.respond) throw new Error('no respond');
+    const r = await d.respond();
+    expect(c.asked).toEqual(['+79161234567']);
+    expect(r?.contentType).toMatch(/^application\/json/);
+    expect(JSON.parse(r!.body)).toEqual({ redirect: '107', return_timeout: 20, caller_name: 'ООО Ромашка / Иван Петров' });
+  });
+
+  it('an unknown caller, or one whose manager has no extension, gets the default scenario (or just the name)', async () => {
+    const e = raw(START);
+    const p = parseWith(zadarmaChannel.payload, await zadarmaChannel.decode(e));
+    const unknown = zadarmaChannel.decide?.(p, e, ctx(null));
+    expect(unknown?.kind === 'event' && (await unknown.respond?.())).toEqual({ status: 200, contentType: 'text/plain; charset=utf-8', body: '' });
+    const noExt = zadarmaChannel.decide?.(p, e, ctx({ contactId: '5', name: 'Иван' }));
+    expect(noExt?.kind === 'event' && JSON.parse((await noExt.respond?.())!.body)).toEqual({ caller_name: 'Иван' });
+  });
+
+  it('routing off, offline (no context) or another event: a plain 200 and no lookup', async () => {
+    const e = raw(START);
+    const p = parseWith(zadarmaChannel.payload, await zadarmaChannel.decode(e));
+    const off = { ...ctx(null), settings };
+    expect(zadarmaChannel.decide?.(p, e, off)).toEqual({ kind: 'event', reply: { status: 200, contentType: 'text/plain; charset=utf-8', body: '' } });
+    expect(off.asked).toEqual([]);
+    const internal = raw({ ...START, event: 'NOTIFY_INTERNAL', internal: '101' });
+    const pi = parseWith(zadarmaChannel.payload, await zadarmaChannel.decode(internal));
+    expect(zadarmaChannel.decide?.(pi, internal, ctx(null))).not.toHaveProperty('respond');
+  });
+
+  it('routingFor is pure: extension → redirect with return_timeout; names joined company / person', () => {
+    expect(routingFor(null, routed.routing)).toEqual({});
+    expect(routingFor({ contactId: '1', extension: '201' }, { ...routed.routing, callerName: false })).toEqual({ redirect: '201', returnTimeoutSec: 20 });
+  });
+
   it('builds the JSON Zadarma reads, or an empty body', () => {
     expect(routingReplyBody({})).toBe('');
     expect(JSON.parse(routingReplyBody({ redirect: '101', returnTimeoutSec: 20, callerName: 'ООО Ромашка\n/ Иванов' }))).toEqual({ redirect: '101', return_timeout: 20, caller_name: 'ООО Ромашка / Иванов' });
     expect(JSON.parse(routingReplyBody({ redirect: '0-main', returnTimeoutSec: 1 }))).toEqual({ redirect: '0-main', return_timeout: 3 });
     expect(routingReplyBody({ redirect: '101"; drop' })).toBe('');
+  });
+});
+
+describe('zadarma recordings (GET /v1/pbx/record/request/)', () => {
+  it('signs like the official client: sorted RFC 1738 query + md5, HMAC-SHA1 hex, base64', () => {
+    expect(phpQuery({ a: 'x y', b: "it's*~" })).toBe('a=x+y&b=it%27s%2A%7E');
+    const { query, authorization } = zadarmaAuthHeader('KEY', 'SECRET', '/v1/pbx/record/request/', { lifetime: '1800', call_id: '1.2-101', format: 'json' });
+    expect(query).toBe('call_id=1.2-101&format=json&lifetime=1800');
+    expect(authorization).toMatch(/^KEY:[A-Za-z0-9+/]{54}==$/); // base64 of a 40-char hex digest
+  });
+
+  it('asks the API (signed), reports "still saving", then a fresh link; no key → gone', async () => {
+    const stub = await startRecordingServer({ zadarma: { key: 'zd-key-0123', secret: SECRET } });
+    try {
+      stub.addRecording('1716800000.123-101', { savingFor: 1 });
+      const s = parseWith(ZadarmaSettingsSchema, { apiKeyEnv: 'ZD_KEY', apiBaseUrl: stub.url });
+      const io = { http: createHttpClient({ baseUrl: '' }), settings: s, secret: SECRET, env: (n: string) => (n === 'ZD_KEY' ? 'zd-key-0123' : undefined), now: () => NOW };
+      const ref = { recordingId: '1716800000.123-101', providerCallId: 'in_abc' };
+      expect(await resolveZadarmaRecording(ref, io)).toMatchObject({ kind: 'pending' });
+      const ready = await resolveZadarmaRecording(ref, io);
+      expect(ready).toMatchObject({ kind: 'ready', url: expect.stringContaining('/v1/pbx/record/download/') });
+      expect(ready.kind === 'ready' && ready.expiresAt).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      expect(stub.stats.authFailures).toBe(0);
+      expect(await resolveZadarmaRecording(ref, { ...io, env: () => undefined })).toMatchObject({ kind: 'gone' });
+      await expect(resolveZadarmaRecording(ref, { ...io, secret: 'wrong-secret-0000' })).rejects.toMatchObject({ status: 401 });
+    } finally {
+      await stub.close();
+    }
   });
 });

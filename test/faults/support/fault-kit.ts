@@ -16,12 +16,13 @@ import { QUEUE_DELIVER, QUEUE_INTAKE } from '../../../src/pipeline/queues.ts';
 export const TOKEN_ENV = 'FAULT_AMO_TOKEN';
 export const MAPPING_FILE = resolve('mappings/amocrm.yaml');
 
-/** The config of a fault run (no `redisPrefix` when none is given: the harness sets its own): small backoff cap so retries happen within seconds, generous gateway rate limit. */
+/** The config of a fault run (no `redisPrefix` when none is given: the harness sets its own); time compressed: small backoff cap so retries happen within seconds, generous gateway rate limit. */
 export function faultConfig(o: { prefix?: string; crmUrl: string; port?: number; maxBackoffMs?: number; attempts?: number; concurrency?: number; crmTimeoutMs?: number }): Record<string, unknown> {
   return {
     ...(o.prefix ? { redisPrefix: o.prefix } : {}),
     gateway: { host: '127.0.0.1', port: o.port ?? 0 },
-    worker: { concurrency: o.concurrency ?? 4, attempts: o.attempts ?? 200, maxBackoffMs: o.maxBackoffMs ?? 2_000 },
+    // Compressed time: a killed worker's job is taken over after ~8 s + the 2 s stalled check instead of 30 + 30 s.
+    worker: { concurrency: o.concurrency ?? 4, attempts: o.attempts ?? 200, maxBackoffMs: o.maxBackoffMs ?? 2_000, lockDurationMs: 8_000, stalledIntervalMs: 2_000 },
     crm: [
       {
         id: 'amo',
@@ -159,8 +160,30 @@ export function tally(emu: RunningAmoEmulator, expected: Iterable<string>): Tall
   return out;
 }
 
+/** What the CRM holds for one id, for a failure message: its lead(s), their contacts, notes and tasks. */
+export function explain(emu: RunningAmoEmulator, id: string): string {
+  const marker = `[${id}]`;
+  const notes = [...emu.state.notes.values()].filter((n) => typeof n.params.text === 'string' && n.params.text.includes(marker));
+  const leadIds = new Set(notes.map((n) => n.entity_id));
+  const contacts = [...emu.state.contacts.values()].filter((c) => JSON.stringify(c.custom_fields_values ?? []).includes(`${id}@`));
+  const out = [`${id}: notes on leads ${[...leadIds].join(',')}`];
+  for (const l of leadIds) {
+    const lead = emu.state.leads.get(l);
+    const tasks = [...emu.state.tasks.values()].filter((t) => t.entity_id === l);
+    out.push(`  lead ${l} "${lead?.name}" contacts=${JSON.stringify(lead?.contacts.map((c) => c.id))} tasks=${JSON.stringify(tasks.map((t) => ({ id: t.id, text: t.text, till: t.complete_till })))}`);
+    for (const lc of lead?.contacts ?? []) {
+      const c = emu.state.contacts.get(lc.id);
+      out.push(`    contact ${lc.id} "${c?.name}" ${JSON.stringify(c?.custom_fields_values?.map((f) => f.values.map((v) => v.value)))}`);
+    }
+  }
+  out.push(`  contacts with its e-mail: ${contacts.map((c) => `${c.id} "${c.name}" leads=${JSON.stringify(emu.state.leadsOfContact(c.id).map((l) => l.id))}`).join('; ')}`);
+  const unsorted = [...emu.state.unsorted.values()].filter((u) => JSON.stringify(u).includes(id));
+  out.push(`  unsorted items mentioning it: ${unsorted.length}`);
+  return out.join('\n');
+}
+
 /** Prints what was sent, acknowledged and delivered, plus the test's own figures. */
-export function report(title: string, o: { sent: number; send?: SendResult; tally: Tally; figures?: Record<string, unknown> }): void {
+export function report(title: string, o: { sent: number; send?: SendResult; tally: Tally; figures?: Record<string, unknown>; emu?: RunningAmoEmulator }): void {
   const statuses: Record<string, number> = {};
   for (const a of o.send?.attempts ?? []) {
     const k = a.status === 0 ? `error:${a.error}` : String(a.status);
@@ -175,6 +198,7 @@ export function report(title: string, o: { sent: number; send?: SendResult; tall
     `   duplicated:            ${o.tally.duplicated.length}${o.tally.duplicated.length ? ` ${JSON.stringify(o.tally.duplicated.slice(0, 5))}` : ''}`,
     `   stray leads:           ${o.tally.strayLeads}`,
     ...Object.entries(o.figures ?? {}).map(([k, v]) => `   ${`${k}:`.padEnd(23)}${typeof v === 'string' ? v : JSON.stringify(v)}`),
+    ...(o.emu ? [...o.tally.duplicated.slice(0, 4).map((d) => explain(o.emu!, d.id)), ...o.tally.missing.slice(0, 2).map((id) => explain(o.emu!, id))] : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
