@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { InputError, type PollIO, type PollerSpec, type RawEvent } from '../sdk/index.ts';
+import type { PollIO, PollerSpec, RawEvent } from '../sdk/index.ts';
 import { parseWith } from '../sdk/decode.ts';
 import type { ResolvedSource, RuntimeConfig } from '../config/load.ts';
 import type { Keys } from '../infra/keys.ts';
@@ -191,15 +191,16 @@ export function startPollRunner(o: PollRunnerOptions): PollRunner {
 /**
  * The gateway's path for a fetched item: decode → payload → eventId → durable, idempotent put. An item the
  * connector cannot read is stored all the same under the hash of its bytes: the intake worker then fails it
- * visibly (`leadgate jobs failed`), and the poller can mark it handled instead of fetching it forever.
+ * visibly (`leadgate jobs failed`), and the poller can mark it handled instead of fetching it forever. Only the
+ * store's own failure (Redis unavailable) is thrown.
  */
 export async function putRaw(store: IntakeStore, src: ResolvedSource, raw: RawEvent): Promise<'accepted' | 'duplicate'> {
   let eventId: string | undefined;
   try {
     const payload = parseWith(src.connector.payload, await src.connector.decode(raw));
     eventId = src.connector.eventId(payload, raw);
-  } catch (err) {
-    if (!(err instanceof InputError)) throw err;
+  } catch {
+    // Any parse failure, not only InputError: one malformed message must never block its mailbox.
   }
   eventId ??= `sha256:${bodyHash(raw.body, raw.subPath)}`;
   return store.put({ sourceId: src.config.id, connector: src.connector.id, eventId, eventHash: hashKey(eventId), raw: toStoredRaw(raw) });

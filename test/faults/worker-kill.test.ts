@@ -5,12 +5,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { startAmoEmulator, type RunningAmoEmulator } from '../emulators/amocrm/start.ts';
 import { startHarness, type Harness } from '../support/harness.ts';
 import { killHard, spawnWorker } from '../support/child-workers.ts';
 import { faultConfig, ids, QueueWatch, report, send, sleep, tally, TOKEN_ENV } from './support/fault-kit.ts';
 
-const LEADS = 24;
+const LEADS = 30;
 const KILLS = 6;
 
 describe('fault: worker processes SIGKILLed during delivery', () => {
@@ -43,19 +45,28 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
     expect(sent.acked.size).toBe(LEADS);
 
     const t0 = Date.now();
-    const live = [await spawn(), await spawn()];
+    // Count takeovers: a job whose worker died is "stalled" once its lock expires, then run again elsewhere.
+    let stalled = 0;
+    const events = new QueueEvents('deliver', { connection: new Redis(h.redisUrl, { maxRetriesPerRequest: null }), prefix: h.prefix });
+    events.on('stalled', () => void stalled++);
+    await events.waitUntilReady();
+    // Two workers at a time; each round kills the older one while a replacement starts, so kills land mid-delivery.
+    const live: Promise<ChildProcess>[] = [spawn(), spawn()];
+    await Promise.all(live);
     const activeAtKill: number[] = [];
     for (let k = 0; k < KILLS; k++) {
-      await sleep(1_200 + Math.floor(Math.random() * 1_500));
-      const victim = live.shift()!;
+      await sleep(800 + Math.floor(Math.random() * 1_200));
+      const victim = await live.shift()!;
       activeAtKill.push((await watch.counts()).deliver?.active ?? 0);
       await killHard(victim);
       children.delete(victim);
-      live.push(await spawn());
+      live.push(spawn());
     }
+    await Promise.all(live);
     const killsDoneMs = Date.now() - t0;
     // Survivors finish; jobs of killed workers come back after their lock (lockDurationMs) through the stalled check.
     const final = await watch.drained(200_000);
+    await events.close();
     const failed = await watch.failedReasons();
     const t = tally(emu, wanted);
     report('worker SIGKILL ×' + KILLS, {
@@ -63,13 +74,14 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
       send: sent,
       tally: t,
       emu,
-      figures: { 'active jobs at kills': activeAtKill, 'kills done after': `${killsDoneMs} ms`, 'drained after': `${Date.now() - t0} ms`, 'failed jobs': failed.length, 'CRM requests': emu.stats.requests.length, 'max req/window': emu.stats.maxPerWindow, final },
+      figures: { 'active jobs at kills': activeAtKill, 'jobs taken over (stalled)': stalled, 'kills done after': `${killsDoneMs} ms`, 'drained after': `${Date.now() - t0} ms`, 'failed jobs': failed.length, 'CRM requests': emu.stats.requests.length, 'max req/window': emu.stats.maxPerWindow, final },
     });
     expect(failed).toEqual([]);
     expect(t.missing).toEqual([]);
     expect(t.duplicated).toEqual([]);
     expect(t.strayLeads).toBe(0);
     expect(t.once).toHaveLength(LEADS);
+    expect(stalled).toBeGreaterThan(0); // kills really interrupted deliveries
     expect(emu.stats.limitExceeded).toBe(false);
   });
 });

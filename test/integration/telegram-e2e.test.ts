@@ -257,9 +257,9 @@ describe('Telegram → hub → CRM end to end', () => {
 describe('leadgate telegram set-webhook / delete-webhook / link (CLI)', () => {
   let tg: RunningTelegramEmulator;
   let dir: string;
-  const saved = { ...process.env };
+  const added = ['E2E_TG_SECRET', 'E2E_TG_TOKEN', 'LEADGATE_CONFIG', 'REDIS_URL'].filter((k) => process.env[k] === undefined);
   afterEach(async () => {
-    process.env = { ...saved };
+    for (const k of added) delete process.env[k];
     rmSync(dir, { recursive: true, force: true });
     await tg?.close();
   });
