@@ -13,7 +13,12 @@ Usage: npx leadgate <command> [options]
   replay <jobId>|--since <ISO time>|--source <sourceId>
                              send failed deliveries again through the same idempotent steps
   doctor                     check Redis persistence, failed jobs and each CRM account; prints each fix
-  emulator amocrm [--port N] run the local amoCRM emulator
+  emulator amocrm|bitrix24 [--port N]
+                             run a local CRM emulator
+  telegram set-webhook|delete-webhook|webhook-info|link|poll <sourceId>
+                             manage a Telegram bot source (link --utm-source … prints a t.me deep link)
+  oauth amocrm <accountId> <code>
+                             exchange an amoCRM authorization code for tokens (stored in Redis)
   help                       this text
 
 Config: LEADGATE_CONFIG or ./leadgate.yaml (see leadgate.example.yaml). Redis: REDIS_URL, else 127.0.0.1:6379,

@@ -38,6 +38,7 @@ export async function adminPlugin(app: FastifyInstance, o: AdminOptions): Promis
   }
   if (password.length < 12) o.log?.warn('LEADGATE_ADMIN_PASSWORD is shorter than 12 characters: the queue board can retry and delete jobs; use a long random value');
   const queues = o.queueNames.map((name) => new Queue(name, { connection: o.connection, prefix: o.prefix }));
+  for (const q of queues) q.on('error', () => undefined); // the board shows Redis errors itself
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(ADMIN_BASE_PATH);
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter, options: { uiConfig: { boardTitle: 'Leadgate queues' } } });

@@ -34,7 +34,8 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
     const src = deps.config.sources.get(params.sourceId);
     const count = (result: Parameters<NonNullable<HooksDeps['onIntake']>>[0]['result'], status: number): void =>
       deps.onIntake?.({ sourceId: params.sourceId, channel: params.channel, result, status });
-    if (!src || src.connector.id !== params.channel) {
+    // Polled channels (IMAP) have no webhook: accepting posts there would let anyone inject "mail".
+    if (!src || src.connector.id !== params.channel || src.connector.intake.mode !== 'webhook') {
       count('rejected', 404);
       await reply.code(404).send({ error: { code: 'LG_ERR_UNKNOWN_SOURCE', message: `no source "${params.sourceId}" for channel "${params.channel}": check the webhook URL in the sender's settings` } });
       return;

@@ -167,7 +167,9 @@ export function createMetrics(o: {
     trackQueues(t) {
       if (trackedPrefixes.has(t.prefix)) return; // `leadgate start`: the gateway and the workers share one registry
       trackedPrefixes.add(t.prefix);
-      tracked.push({ queues: t.names.map((n) => new Queue(n, { connection: t.connection, prefix: t.prefix })), timeoutMs: 1_000 });
+      const queues = t.names.map((n) => new Queue(n, { connection: t.connection, prefix: t.prefix }));
+      for (const q of queues) q.on('error', () => undefined); // a Redis outage shows as missing samples, not stderr noise
+      tracked.push({ queues, timeoutMs: 1_000 });
     },
     trackAccounts(fn) {
       accountSource = fn;

@@ -65,6 +65,7 @@ export async function startWorkers(o: {
       removeOnFail: false,
     },
   });
+  deliverQueue.on('error', (err) => o.log.debug({ err: err.message }, 'deliver queue: Redis error')); // else BullMQ prints it raw to stderr
   const accounts = new Map<string, AccountRuntime>();
   for (const [id, account] of o.config.crm) {
     accounts.set(id, createAccountRuntime({ account, redis, keys, log: o.log, configFile: o.config.file }));
@@ -74,6 +75,7 @@ export async function startWorkers(o: {
   const mailer: Mailer | undefined = cfg.mail ? createMailer({ config: cfg.mail, env, redis, keys, log: o.log }) : undefined;
   // Replies to senders (Telegram bot) run on their own queue: their retries never re-run intake.
   const respondQueue = [...o.config.sources.values()].some((s) => s.connector.respond) ? new Queue(QUEUE_RESPOND, { connection: conn, prefix: cfg.redisPrefix }) : undefined;
+  respondQueue?.on('error', (err) => o.log.debug({ err: err.message }, 'respond queue: Redis error'));
   // Metrics count every finished outcome; the caller's hook (tests, demo printing) still runs.
   const onDelivered: WorkerContext['onDelivered'] =
     o.metrics || o.onDelivered

@@ -2,6 +2,8 @@
  * `npm run bench`: prints figures (never a pass/fail test) and writes bench-results.json.
  * 1. Gateway intake (secret check + durable enqueue) vs a bare Fastify + BullMQ baseline, same run, 50 connections.
  * 2. Delivery into the amoCRM emulator at its 7 req/s limit: leads/s, requests per lead, share of the ceiling.
+ * 3. Received → in-CRM latency p50/p95 at 10 leads/s (above amoCRM's ceiling: a backlog builds) and at 1 lead/s.
+ * 4. Redis memory per queued event (intake job + idempotency key) and per delivered event kept afterwards.
  * 3. Caller-ID lookup: p50/p99 on a miss (the CRM asked) and from the Redis cache.
  */
 import { writeFileSync } from 'node:fs';
@@ -149,23 +151,121 @@ async function benchLookup() {
   return { miss: stats(miss), cache: stats(hits), crmRequestsPerMiss, crmRequestsDuringHits };
 }
 
-const intake = await benchIntake();
-const delivery = await benchDelivery();
-const lookup = await benchLookup();
+/** Bytes Redis holds for every key under a prefix (`MEMORY USAGE`, exact; other tenants of the Redis do not count). */
+async function prefixBytes(prefix: string): Promise<number> {
+  const r = new Redis(TEST_REDIS_URL);
+  try {
+    let total = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) total += Number((await r.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) ?? 0);
+    } while (cursor !== '0');
+    return total;
+  } finally {
+    r.disconnect();
+  }
+}
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN;
+};
+
+/**
+ * Offered load of `rate` leads/s, `n` leads: latency from the gateway's 200 to the delivery finished in the CRM
+ * (lead, contact, note, task all written). Also the Redis memory each delivered event keeps (completed job for
+ * 24 h, idempotency key and step journal for the idempotency window).
+ */
+async function benchLatency(rate: number, n: number) {
+  const emu = await startAmoEmulator();
+  const h = await startHarness({
+    config: { crm: [{ id: 'amo', connector: 'amocrm', settings: { baseUrl: emu.url, auth: 'long-lived', tokenEnv: 'BENCH_AMO_TOKEN' } }], sources: [{ id: 'site', connector: 'form', name: 'Bench', rateLimitPerMinute: 100_000 }] },
+    env: { BENCH_AMO_TOKEN: emu.token },
+  });
+  const sentAt = new Map<string, number>();
+  const doneAt = new Map<string, number>();
+  let seen = 0;
+  const poll = setInterval(() => {
+    for (; seen < h.delivered.length; seen++) doneAt.set(h.delivered[seen]!.deliveryKey, Date.now());
+  }, 5);
+  const t0 = Date.now();
+  const posts: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+    posts.push(
+      h.post('/hooks/form/site', JSON.stringify({ name: `Клиент ${i}`, phone: `8 916 ${String(2000000 + i)}`, email: `lat${i}-${t0}@example.ru`, submission_id: `lat-${rate}-${i}-${t0}` }), { 'content-type': 'application/json' }).then((res) => {
+        const event = (JSON.parse(res.body) as { event: string }).event;
+        sentAt.set(`site.${event}.0`, Date.now());
+      }),
+    );
+  }
+  await Promise.all(posts);
+  await h.drain(900_000);
+  clearInterval(poll);
+  for (; seen < h.delivered.length; seen++) doneAt.set(h.delivered[seen]!.deliveryKey, Date.now());
+  const lat = [...sentAt].map(([k, at]) => (doneAt.get(k) ?? NaN) - at).filter(Number.isFinite);
+  const out = { rate, leads: n, delivered: lat.length, p50ms: pct(lat, 0.5), p95ms: pct(lat, 0.95), maxMs: Math.max(...lat), seconds: (Date.now() - t0) / 1000, bytesKeptPerDeliveredEvent: (await prefixBytes(h.prefix)) / n, maxRequestsInAnySecond: emu.stats.maxPerWindow };
+  await h.close();
+  await emu.close();
+  return out;
+}
+
+/** Redis memory per event waiting in the intake queue (workers off), with a typical form body. */
+async function benchMemory() {
+  const N = Number(process.env.BENCH_MEMORY_EVENTS ?? 2000);
+  const h = await startHarness({ config: { sources: [{ id: 'mem', connector: 'form', name: 'Bench', rateLimitPerMinute: 1_000_000 }] }, workers: false });
+  const body = (i: number) => JSON.stringify({ name: 'Иван Петров', phone: `8912${String(1000000 + i)}`, email: `m${i}@example.ru`, message: 'Нужен расчёт кухни, 3 метра, перезвоните после обеда', utm_source: 'yandex', utm_medium: 'cpc', utm_campaign: 'brand', submission_id: `mem-${i}-${Date.now()}` });
+  const agent = new Agent({ connections: 20, pipelining: 1 });
+  let next = 0;
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    for (let i = next++; i < N; i = next++) {
+      const res = await request(`${h.gateway.url}/hooks/form/mem`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i), dispatcher: agent });
+      await res.body.dump();
+    }
+  }));
+  await agent.close();
+  const bytes = await prefixBytes(h.prefix);
+  const counts = await h.counts();
+  await h.close();
+  return { events: N, waiting: counts.intake?.waiting ?? 0, bodyBytes: Buffer.byteLength(body(0)), bytesPerQueuedEvent: bytes / N };
+}
+
+// BENCH_ONLY=latency,memory runs a subset (intake, delivery, lookup, latency, memory).
+const only = process.env.BENCH_ONLY?.split(',');
+const want = (part: string): boolean => !only || only.includes(part);
+const intake = want('intake') ? await benchIntake() : undefined;
+const delivery = want('delivery') ? await benchDelivery() : undefined;
+const lookup = want('lookup') ? await benchLookup() : undefined;
+const latency = want('latency') ? [await benchLatency(10, Number(process.env.BENCH_LATENCY_LEADS ?? 60)), await benchLatency(1, Number(process.env.BENCH_LATENCY_SLOW_LEADS ?? 20))] : [];
+const memory = want('memory') ? await benchMemory() : undefined;
 const fmt = (n: number) => n.toFixed(1);
-console.log('\nGateway intake (%d requests, %d connections):', REQUESTS, CONNECTIONS);
-console.table({
-  leadgate: { 'req/s': fmt(intake.hub.rps), 'p50 ms': fmt(intake.hub.p50), 'p99 ms': fmt(intake.hub.p99), errors: intake.hub.errors },
-  'bare fastify+bullmq': { 'req/s': fmt(intake.baseline.rps), 'p50 ms': fmt(intake.baseline.p50), 'p99 ms': fmt(intake.baseline.p99), errors: intake.baseline.errors },
-});
-console.log('intake ratio to baseline: %s (target ≥ 0.8)', intake.ratio.toFixed(2));
-console.log('\nDelivery into the amoCRM emulator (7 req/s limit), per-lead path:');
-console.table({ amocrm: { leads: delivery.leads, 'leads/s': delivery.leadsPerSec.toFixed(2), 'requests/lead': delivery.requestsPerLead.toFixed(1), 'ceiling leads/s': delivery.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(delivery.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': delivery.maxRequestsInAnySecond, 'limit exceeded': delivery.limitExceeded } });
-console.log('\nCaller-ID lookup (GET /lookup/phone/:number, amoCRM emulator):');
-console.table({
-  'miss (CRM asked)': { lookups: lookup.miss.n, 'p50 ms': fmt(lookup.miss.p50), 'p99 ms': fmt(lookup.miss.p99), 'CRM requests each': lookup.crmRequestsPerMiss.toFixed(1) },
-  'from cache': { lookups: lookup.cache.n, 'p50 ms': fmt(lookup.cache.p50), 'p99 ms': fmt(lookup.cache.p99), 'CRM requests each': (lookup.crmRequestsDuringHits / lookup.cache.n).toFixed(1) },
-});
-writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, lookup }, null, 2));
+if (intake) {
+  console.log('\nGateway intake (%d requests, %d connections):', REQUESTS, CONNECTIONS);
+  console.table({
+    leadgate: { 'req/s': fmt(intake.hub.rps), 'p50 ms': fmt(intake.hub.p50), 'p99 ms': fmt(intake.hub.p99), errors: intake.hub.errors },
+    'bare fastify+bullmq': { 'req/s': fmt(intake.baseline.rps), 'p50 ms': fmt(intake.baseline.p50), 'p99 ms': fmt(intake.baseline.p99), errors: intake.baseline.errors },
+  });
+  console.log('intake ratio to baseline: %s (target ≥ 0.8)', intake.ratio.toFixed(2));
+}
+if (delivery) {
+  console.log('\nDelivery into the amoCRM emulator (7 req/s limit), per-lead path:');
+  console.table({ amocrm: { leads: delivery.leads, 'leads/s': delivery.leadsPerSec.toFixed(2), 'requests/lead': delivery.requestsPerLead.toFixed(1), 'ceiling leads/s': delivery.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(delivery.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': delivery.maxRequestsInAnySecond, 'limit exceeded': delivery.limitExceeded } });
+}
+if (lookup) {
+  console.log('\nCaller-ID lookup (GET /lookup/phone/:number, amoCRM emulator):');
+  console.table({
+    'miss (CRM asked)': { lookups: lookup.miss.n, 'p50 ms': fmt(lookup.miss.p50), 'p99 ms': fmt(lookup.miss.p99), 'CRM requests each': lookup.crmRequestsPerMiss.toFixed(1) },
+    'from cache': { lookups: lookup.cache.n, 'p50 ms': fmt(lookup.cache.p50), 'p99 ms': fmt(lookup.cache.p99), 'CRM requests each': (lookup.crmRequestsDuringHits / lookup.cache.n).toFixed(1) },
+  });
+}
+if (latency.length) {
+  console.log('\nReceived (gateway 200) → in amoCRM (lead, contact, note, task written), emulator at 7 req/s:');
+  console.table(Object.fromEntries(latency.map((l) => [`${l.rate} lead/s × ${l.leads}`, { delivered: l.delivered, 'p50 s': (l.p50ms / 1000).toFixed(2), 'p95 s': (l.p95ms / 1000).toFixed(2), 'max s': (l.maxMs / 1000).toFixed(2), 'max req in any 1 s': l.maxRequestsInAnySecond, 'Redis kept per delivered event': `${Math.round(l.bytesKeptPerDeliveredEvent)} B` }])));
+}
+if (memory) console.log('\nRedis memory per queued event (%d events of %d-byte form bodies, workers off): %d bytes', memory.events, memory.bodyBytes, Math.round(memory.bytesPerQueuedEvent));
+writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, lookup, latency, memory }, null, 2));
 console.log('\nwritten bench-results.json');
 process.exit(0);

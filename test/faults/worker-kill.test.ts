@@ -47,7 +47,8 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
     const t0 = Date.now();
     // Count takeovers: a job whose worker died is "stalled" once its lock expires, then run again elsewhere.
     let stalled = 0;
-    const events = new QueueEvents('deliver', { connection: new Redis(h.redisUrl, { maxRetriesPerRequest: null }), prefix: h.prefix });
+    const eventsConn = new Redis(h.redisUrl, { maxRetriesPerRequest: null });
+    const events = new QueueEvents('deliver', { connection: eventsConn, prefix: h.prefix });
     events.on('stalled', () => void stalled++);
     await events.waitUntilReady();
     // Two workers at a time; each round kills the older one while a replacement starts, so kills land mid-delivery.
@@ -67,6 +68,7 @@ describe('fault: worker processes SIGKILLed during delivery', () => {
     // Survivors finish; jobs of killed workers come back after their lock (lockDurationMs) through the stalled check.
     const final = await watch.drained(200_000);
     await events.close();
+    eventsConn.disconnect();
     const failed = await watch.failedReasons();
     const t = tally(emu, wanted);
     report('worker SIGKILL ×' + KILLS, {

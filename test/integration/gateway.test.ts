@@ -214,3 +214,23 @@ describe('per-IP/per-source rate limit, kept in Redis', () => {
     }
   });
 });
+
+describe('polled channels have no webhook', () => {
+  it('POST /hooks/email/<source> is 404, nothing stored', async () => {
+    const prefix = uniquePrefix();
+    const producer = createRedis(TEST_REDIS_URL, 'producer');
+    const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix });
+    const config = resolveConfig({ file: '(test)', value: { redisPrefix: prefix, sources: [{ id: 'mailbox', connector: 'email', name: 'Почта' }] }, lineOf: () => undefined }, registry, {}, resolve('.'));
+    const app = await buildApp({ config, intake: createIntakeStore({ queue, redis: producer, keys: makeKeys(prefix), ttlSec: 60, timeoutMs: 1000 }) });
+    try {
+      const r = await app.inject({ method: 'POST', url: '/hooks/email/mailbox', headers: { 'content-type': 'message/rfc822' }, payload: 'From: a@b.ru\r\nSubject: hi\r\n\r\nbody' });
+      expect(r.statusCode).toBe(404);
+      expect(await queue.count()).toBe(0);
+    } finally {
+      await app.close();
+      await queue.close();
+      producer.disconnect();
+      await cleanupPrefix(prefix);
+    }
+  });
+});

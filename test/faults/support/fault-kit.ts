@@ -211,6 +211,7 @@ export class QueueWatch {
     this.conn = new Redis(redisUrl, { maxRetriesPerRequest: null });
     this.conn.on('error', () => undefined);
     this.queues = [QUEUE_INTAKE, QUEUE_DELIVER].map((n) => new Queue(n, { connection: this.conn, prefix }));
+    for (const q of this.queues) q.on('error', () => undefined);
   }
   async counts(): Promise<Record<string, Record<string, number>>> {
     const out: Record<string, Record<string, number>> = {};
