@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 export type LimitSpec = { kind: 'window'; max: number; windowMs: number } | { kind: 'bucket'; ratePerSec: number; burst: number };
 
 /** amoCRM-style limits (burst ≤ rate) are a hard sliding window; larger bursts are a leaky bucket. */
-export function limitSpecFor(l: { perSecond: number; burst: number }, guardMs = 100): LimitSpec {
+export function limitSpecFor(l: { perSecond: number; burst: number }, guardMs = 250): LimitSpec {
   return l.burst <= l.perSecond ? { kind: 'window', max: l.perSecond, windowMs: 1000 + guardMs } : { kind: 'bucket', ratePerSec: l.perSecond, burst: l.burst };
 }
 

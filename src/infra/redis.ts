@@ -16,7 +16,8 @@ export function createRedis(url: string, role: 'producer' | 'worker' | 'plain'):
       : role === 'worker'
         ? { ...common, maxRetriesPerRequest: null }
         : { ...common, maxRetriesPerRequest: 3 };
-  const r = new Redis(url, opts);
+  const sentinel = parseSentinelUrl(url);
+  const r = sentinel ? new Redis({ ...opts, ...sentinel }) : new Redis(url, opts);
   // An unhandled 'error' event would crash the process; the callers see failures on their commands.
   r.on('error', () => {});
   return r;
@@ -57,4 +58,18 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
       },
     );
   });
+}
+
+/**
+ * `redis-sentinel://[:password@]h1:26379,h2:26379/<master name>[/<db>]` → ioredis sentinel options; undefined for
+ * plain `redis://` URLs. ioredis has no URL form for a sentinel set, so this is ours.
+ */
+export function parseSentinelUrl(url: string): Pick<RedisOptions, 'sentinels' | 'name' | 'password' | 'db'> | undefined {
+  const m = /^redis-sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?\/?$/.exec(url);
+  if (!m) return undefined;
+  const sentinels = m[2]!.split(',').map((hp) => {
+    const [host, port] = hp.split(':');
+    return { host: host!, port: Number(port ?? 26379) };
+  });
+  return { sentinels, name: decodeURIComponent(m[3]!), ...(m[1] ? { password: decodeURIComponent(m[1]) } : {}), ...(m[4] ? { db: Number(m[4]) } : {}) };
 }

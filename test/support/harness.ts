@@ -46,7 +46,13 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
   const workers = o.workers === false ? null : await startWorkers({ config, redisUrl, log, env, ...(o.workerConcurrency ? { concurrency: o.workerConcurrency } : {}), onDelivered: (e) => delivered.push(e) });
   const gateway = await startGateway({ config, redisUrl, log, port: 0, host: '127.0.0.1' });
   const redis = new Redis(redisUrl);
-  const queues = [QUEUE_INTAKE, QUEUE_DELIVER].map((n) => new Queue(n, { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix }));
+  const queueConn = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  queueConn.on('error', () => {});
+  const queues = [QUEUE_INTAKE, QUEUE_DELIVER].map((n) => {
+    const q = new Queue(n, { connection: queueConn, prefix });
+    q.on('error', () => {}); // outage tests kill Redis on purpose
+    return q;
+  });
   const counts = async (): Promise<Record<string, Record<string, number>>> => {
     const out: Record<string, Record<string, number>> = {};
     for (const q of queues) out[q.name] = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
@@ -85,6 +91,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
       for (const q of queues) {
         await q.close();
       }
+      queueConn.disconnect();
       redis.disconnect();
       await cleanupPrefix(prefix, redisUrl);
     },
