@@ -7,13 +7,17 @@
  *   never creates a second contact.
  * - placement pipeline → `POST /api/v4/leads/complex` into the first stage of the named pipeline.
  * Recovery (crash between amoCRM's answer and the journal save): the contact's leads created since the intent,
- * or Unsorted items of this source sent at this time, never one another delivery claimed.
+ * or Unsorted items of this source sent at this time, never one another delivery claimed. amoCRM stores no
+ * key of ours on either write (`request_id` is echoed, not stored; sheet §5.1, §6.1), so a candidate counts as
+ * this delivery's write only when its contact carries this inquiry's phone or e-mail: in a burst from one
+ * source, items of the same second belong to other people and must never be taken (a retry would put its
+ * note on someone else's lead and never create its own).
  */
 import { CrmError, type DeliveryTask } from '#sdk';
 import { customFieldValues, findPipeline, type PipelineFact } from '../fields.ts';
-import type { AmoUnsortedItem } from '../client.ts';
+import type { AmoContact, AmoUnsortedItem } from '../client.ts';
 import { CLOCK_SLACK_SEC, sec, type StepCtx } from './context.ts';
-import { findContact, type FoundContact } from './find-contact.ts';
+import { findContact, hasEmail, hasPhone, type FoundContact } from './find-contact.ts';
 import { newContactPayload } from './save-contact.ts';
 import { ownedByOther, rememberContact, rememberLeadOwner } from './recent-intake.ts';
 
@@ -83,10 +87,12 @@ export async function createLead(ctx: StepCtx, task: LeadTask, found: FoundConta
     {
       recover: async (intentAt) => {
         const since = sec(intentAt) - CLOCK_SLACK_SEC;
-        if (viaUnsortedForms) return recoverUnsorted(ctx, task.key, sourceUid, pipeline.id, formMeta.form_sent_at, since, responsible);
+        if (viaUnsortedForms) return recoverUnsorted(ctx, task, sourceUid, pipeline.id, formMeta.form_sent_at, since, responsible);
         const contact = found ?? (await findContact(ctx, { phonesE164: lead.contact.phonesE164, emails: lead.contact.emails }));
         if (!contact) return undefined;
         const fresh = await ctx.c.contact(contact.contactId);
+        // A contact we just created carries this inquiry's phone/e-mail; anything else is not this delivery's write.
+        if (!fresh || (!found && !isThisInquiry(fresh, lead.contact))) return undefined;
         const leads = (await ctx.c.leadsByIds((fresh?._embedded?.leads ?? []).map((l) => l.id))).filter((l) => l.created_at >= since && l.pipeline_id === pipeline.id);
         for (const l of leads.sort((a, b) => a.created_at - b.created_at || a.id - b.id)) {
           if (!(await ownedByOther(ctx.io, l.id, task.key))) return created(l.id, contact.contactId, responsible, 'complex');
@@ -103,13 +109,18 @@ export async function createLead(ctx: StepCtx, task: LeadTask, found: FoundConta
   return result;
 }
 
-async function recoverUnsorted(ctx: StepCtx, key: string, sourceUid: string, pipelineId: number, sentAt: number, since: number, responsible: string | undefined): Promise<CreatedLead | undefined> {
+async function recoverUnsorted(ctx: StepCtx, task: LeadTask, sourceUid: string, pipelineId: number, sentAt: number, since: number, responsible: string | undefined): Promise<CreatedLead | undefined> {
   for (let page = 1; page <= 4; page++) {
     const items = await ctx.c.listUnsorted('forms', page, pipelineId);
     for (const u of items) {
       if (!matchesForm(u, sourceUid, sentAt, since)) continue;
       const leadId = u._embedded?.leads?.[0]?.id;
-      if (leadId !== undefined && !(await ownedByOther(ctx.io, leadId, key))) return created(leadId, u._embedded?.contacts?.[0]?.id, responsible, 'unsorted/forms');
+      const contactId = u._embedded?.contacts?.[0]?.id;
+      // Same source and second is not enough: the item's own contact (created by that very write) must be this person.
+      if (leadId === undefined || contactId === undefined) continue;
+      const contact = await ctx.c.contact(contactId);
+      if (!contact || !isThisInquiry(contact, task.lead.contact)) continue;
+      if (!(await ownedByOther(ctx.io, leadId, task.key))) return created(leadId, contactId, responsible, 'unsorted/forms');
     }
     // Newest first: once past the intent time, nothing older can be ours.
     if (items.length < 50 || items.some((u) => (u.created_at ?? 0) < since)) break;
@@ -119,6 +130,14 @@ async function recoverUnsorted(ctx: StepCtx, key: string, sourceUid: string, pip
 
 function matchesForm(u: AmoUnsortedItem, sourceUid: string, sentAt: number, since: number): boolean {
   return u.source_uid === sourceUid && (u.created_at ?? 0) >= since && Number(u.metadata?.form_sent_at) === sentAt;
+}
+
+/**
+ * The contact carries one of this inquiry's phones (E.164 / last 10 digits) or e-mails (case-insensitive). An inquiry
+ * with neither cannot be confirmed: recovery then writes again (a visible double beats a note on someone else's lead).
+ */
+export function isThisInquiry(contact: AmoContact, inquiry: Pick<LeadTask['lead']['contact'], 'phonesE164' | 'emails'>): boolean {
+  return hasPhone(contact, inquiry.phonesE164) || hasEmail(contact, inquiry.emails);
 }
 
 function created(leadId: number, contactId: number | undefined, responsible: string | undefined, endpoint: CreatedLead['endpoint']): CreatedLead {
