@@ -106,6 +106,26 @@ async function benchDelivery() {
 }
 
 /** Caller-ID lookups against the amoCRM emulator: each number once on a miss (CRM asked), then many from the cache. */
+/** Bitrix24 at 2 req/s (burst held below 50): leads/s and share of the ceiling, per-lead path. */
+async function benchBitrixDelivery() {
+  const { crmAdapters } = await import('../support/crm-adapters/index.ts');
+  const emu = await crmAdapters.bitrix24!();
+  const h = await startHarness({ config: { crm: [emu.account], sources: [{ id: 'site', connector: 'form', name: 'Bench' }] }, env: emu.env });
+  const n = Number(process.env.BENCH_B24_LEADS ?? 60);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    await h.post('/hooks/form/site', JSON.stringify({ name: `Клиент ${i}`, phone: `8 916 ${String(1000000 + i)}`, email: `b${i}@example.ru`, utm_source: 'bench', submission_id: `b-${i}` }), { 'content-type': 'application/json' });
+  }
+  await h.drain(600_000);
+  const secs = (performance.now() - t0) / 1000;
+  const counts = emu.counts();
+  await h.close();
+  await emu.close();
+  // Ceiling: after the burst is spent the portal drains 2 requests/s; a new lead with a new contact is 3 requests
+  // (duplicate lookup batch, confirm batch, create batch).
+  return { leads: n, seconds: secs, leadsPerSec: n / secs, counts, limitErrors: emu.ownLimitErrors() };
+}
+
 async function benchLookup() {
   const N = Number(process.env.BENCH_LOOKUP_NUMBERS ?? 20);
   const emu = await startAmoEmulator();
@@ -238,6 +258,7 @@ const only = process.env.BENCH_ONLY?.split(',');
 const want = (part: string): boolean => !only || only.includes(part);
 const intake = want('intake') ? await benchIntake() : undefined;
 const delivery = want('delivery') ? await benchDelivery() : undefined;
+const b24 = want('bitrix24') ? await benchBitrixDelivery() : undefined;
 const lookup = want('lookup') ? await benchLookup() : undefined;
 const latency = want('latency') ? [await benchLatency(10, Number(process.env.BENCH_LATENCY_LEADS ?? 60)), await benchLatency(1, Number(process.env.BENCH_LATENCY_SLOW_LEADS ?? 20))] : [];
 const memory = want('memory') ? await benchMemory() : undefined;
@@ -254,6 +275,10 @@ if (delivery) {
   console.log('\nDelivery into the amoCRM emulator (7 req/s limit), per-lead path:');
   console.table({ amocrm: { leads: delivery.leads, 'leads/s': delivery.leadsPerSec.toFixed(2), 'requests/lead': delivery.requestsPerLead.toFixed(1), 'ceiling leads/s': delivery.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(delivery.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': delivery.maxRequestsInAnySecond, 'limit exceeded': delivery.limitExceeded } });
 }
+if (b24) {
+  console.log('\nDelivery into the Bitrix24 emulator (2 req/s, burst 50; hub bucket 2/s burst 40), per-lead path:');
+  console.table({ bitrix24: { leads: b24.leads, seconds: b24.seconds.toFixed(1), 'leads/s': b24.leadsPerSec.toFixed(2), 'QUERY_LIMIT_EXCEEDED': b24.limitErrors, contacts: b24.counts.contacts, 'leads in CRM': b24.counts.leads, notes: b24.counts.notes, tasks: b24.counts.tasks } });
+}
 if (lookup) {
   console.log('\nCaller-ID lookup (GET /lookup/phone/:number, amoCRM emulator):');
   console.table({
@@ -266,6 +291,6 @@ if (latency.length) {
   console.table(Object.fromEntries(latency.map((l) => [`${l.rate} lead/s × ${l.leads}`, { delivered: l.delivered, 'p50 s': (l.p50ms / 1000).toFixed(2), 'p95 s': (l.p95ms / 1000).toFixed(2), 'max s': (l.maxMs / 1000).toFixed(2), 'max req in any 1 s': l.maxRequestsInAnySecond, 'Redis kept per delivered event': `${Math.round(l.bytesKeptPerDeliveredEvent)} B` }])));
 }
 if (memory) console.log('\nRedis memory per queued event (%d events of %d-byte form bodies, workers off): %d bytes', memory.events, memory.bodyBytes, Math.round(memory.bytesPerQueuedEvent));
-writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, lookup, latency, memory }, null, 2));
+writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, bitrix24: b24, lookup, latency, memory }, null, 2));
 console.log('\nwritten bench-results.json');
 process.exit(0);
