@@ -8,3 +8,4 @@ export { parsePhone, parsePhones, formatPhone, findPhonesInText, phoneTail10, ma
 export type { CountryCode, PhoneFormat } from '../domain/phone.ts';
 export { extractAttribution } from '../domain/attribution.ts';
 export { classifyRobotMail } from '../domain/robot-mail.ts';
+export { isTimeZone, localToIso } from '../domain/local-time.ts';

@@ -1,7 +1,7 @@
 import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import { LEADGATE_EVENTS, MNEMONIC_GUESSES, type UisEventName, type UisNotification } from './payload.ts';
 import type { UisSettings } from './settings.ts';
-import { localToIso } from './time.ts';
+import { localToIso } from '#sdk';
 
 type Ctx = NormaliseContext<UisSettings>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isTimeZone } from './time.ts';
+import { isTimeZone } from '#sdk';
 
 /** Per-source settings. The source secret (`secretEnv`) goes in the notification URL as `?secret=`. */
 export const UisSettingsSchema = z.object({

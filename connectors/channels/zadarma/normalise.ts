@@ -1,7 +1,7 @@
 import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import type { ZadarmaNotify, ZadarmaPayload } from './payload.ts';
 import type { ZadarmaSettings } from './settings.ts';
-import { localToIso } from './time.ts';
+import { localToIso } from '#sdk';
 
 type Ctx = NormaliseContext<ZadarmaSettings>;
 type Status = NonNullable<CallEventInput['status']>;

@@ -7,7 +7,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { HttpError, type RecordingIO, type RecordingLocation, type RecordingRef } from '#sdk';
 import type { ZadarmaSettings } from './settings.ts';
-import { localToIso } from './time.ts';
+import { localToIso } from '#sdk';
 
 const METHOD = '/v1/pbx/record/request/';
 const HOSTS = { zadarma: 'https://api.zadarma.com', novofon: 'https://api.novofon.ru' } as const;

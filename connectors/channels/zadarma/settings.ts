@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isTimeZone } from './time.ts';
+import { isTimeZone } from '#sdk';
 
 const EnvName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name like ZADARMA_API_KEY');
 

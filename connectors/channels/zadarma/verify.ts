@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { InputError, type RawEvent, type VerifyContext, type VerifyResult } from '#sdk';
 import { isEcho, readZadarmaForm } from './payload.ts';
 import type { ZadarmaSettings } from './settings.ts';
-import { localToIso } from './time.ts';
+import { localToIso } from '#sdk';
 
 /** Which fields are concatenated (no separator) into the signed string, per event (telephony.md §2.4). */
 export const SIGNED_FIELDS: Readonly<Record<string, readonly string[]>> = {

@@ -9,7 +9,7 @@ import { routingFor, routingReplyBody } from './routing.ts';
 import { phpQuery, resolveZadarmaRecording, zadarmaAuthHeader } from './recordings.ts';
 import { createHttpClient } from '../../../src/infra/http.ts';
 import { startRecordingServer } from '../../../test/support/recording-server.ts';
-import { localToIso } from './time.ts';
+import { localToIso } from '#sdk';
 
 const SECRET = 'test_zadarma_secret_0123';
 const settings: ZadarmaSettings = parseWith(ZadarmaSettingsSchema, {});

@@ -1,6 +1,7 @@
 /**
- * UIS writes `start_time`/`notification_time` as `YYYY-MM-DD HH:MM:SS[.ffffff]` in the account time zone
- * (unconfirmed; the zone is a setting). Same helper as zadarma/time.ts: connectors import only #sdk.
+ * PBX clocks: Zadarma (`call_start`) and UIS (`start_time`, `notification_time`) write local wall-clock times
+ * `YYYY-MM-DD HH:MM:SS[.ffffff]` in the account's time zone (whether it is UTC is unconfirmed, so the zone is a
+ * connector setting). Converts them to ISO UTC with the platform's time-zone data.
  */
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
