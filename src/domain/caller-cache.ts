@@ -1,3 +1,4 @@
+import { TimeoutError, withTimeout } from '../sdk/timeout.ts';
 import type { Redis } from 'ioredis';
 import type { CallerInfo } from '../sdk/crm.ts';
 import type { CallerLookup } from '../sdk/channel.ts';
@@ -122,7 +123,7 @@ export interface CallerLookupService {
   lookup(accountId: string, phoneE164: string, timeoutMs: number): Promise<LookupAnswer>;
 }
 
-export class LookupTimeoutError extends Error {
+export class LookupTimeoutError extends TimeoutError {
   constructor(ms: number) {
     super(`the CRM did not answer the caller lookup within ${ms} ms`);
     this.name = 'LookupTimeoutError';
@@ -155,27 +156,12 @@ export function createCallerLookup(o: CallerLookupOptions): CallerLookupService 
         };
         p.then(done, done);
       }
-      const info = await deadline(p, timeoutMs);
+      const info = await withTimeout(p, timeoutMs, 'caller lookup', () => new LookupTimeoutError(timeoutMs));
       return { info: withExtension(accountId, info), from: 'crm' };
     },
   };
 }
 
-function deadline<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new LookupTimeoutError(ms)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
 
 /** `ООО Ромашка / Иван Петров`: what a manager's phone shows for a known caller. */
 export function callerDisplayName(info: Pick<CallerInfo, 'name' | 'company'>): string | undefined {

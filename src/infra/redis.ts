@@ -43,22 +43,8 @@ export async function waitReady(r: Redis, timeoutMs = 5_000): Promise<void> {
   });
 }
 
-/** Rejects when `p` takes longer than `ms`: the gateway must answer within ~1 s, never hang. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
+/** The gateway must answer within ~1 s, never hang: every Redis wait goes through this. */
+export { withTimeout } from '../sdk/timeout.ts';
 
 /**
  * `redis-sentinel://[:password@]h1:26379,h2:26379/<master name>[/<db>]` → ioredis sentinel options; undefined for

@@ -9,3 +9,4 @@ export type { CountryCode, PhoneFormat } from '../domain/phone.ts';
 export { extractAttribution } from '../domain/attribution.ts';
 export { classifyRobotMail } from '../domain/robot-mail.ts';
 export { isTimeZone, localToIso } from '../domain/local-time.ts';
+export { TimeoutError, withTimeout } from './timeout.ts';

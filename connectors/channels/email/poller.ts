@@ -13,6 +13,7 @@
  */
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions } from 'imapflow';
 import type { PollIO, RawEvent } from '#sdk';
+import { withTimeout } from '#sdk';
 import { decodeMail } from './decode.ts';
 import { robotVerdict } from './normalise.ts';
 import { MailPayloadSchema } from './payload.ts';
@@ -51,8 +52,6 @@ export function parseCheckpoint(v: string | null): Checkpoint | undefined {
 
 /** A put that failed: nothing was marked, the checkpoint did not move; the round is retried. */
 class PutFailedError extends Error {}
-
-class TimeoutError extends Error {}
 
 export interface ImapPollerDeps {
   /** Builds the client (tests pass options through). */
@@ -254,21 +253,6 @@ async function isRobot(raw: RawEvent, settings: EmailSettings): Promise<boolean>
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new TimeoutError(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
