@@ -139,6 +139,13 @@ export type DeliveryTask =
       noteText: string;
       task: FollowUpTask | null;
       responsibleUserId?: string;
+      /**
+       * Picks the responsible manager for a NEW lead when `responsibleUserId` is not fixed. The connector calls it
+       * once, after its contact search, passing what it found (sticky: a known contact's responsible keeps the lead),
+       * and uses the answer for the lead and its follow-up task; undefined → the connector's default. The pipeline
+       * makes it idempotent per delivery key, so a retry gets the same manager. Absent → no assignment rules.
+       */
+      assignResponsible?: (found: { contactResponsibleId?: string; openLeadResponsibleId?: string }) => Promise<string | undefined>;
       /** Lead id already bound to this conversation (Telegram chat, mail thread). */
       threadLeadId?: string;
     }
