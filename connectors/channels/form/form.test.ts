@@ -17,7 +17,7 @@ const entry = (key: string, value: string) => ({ key, label: key, value });
 
 describe('form: settings', () => {
   it('has defaults and rejects unknown options instead of ignoring them', () => {
-    expect(FormSettingsSchema.parse({})).toEqual({ honeypot: ['website', 'company_url'], title: 'Заявка с сайта: {form}' });
+    expect(FormSettingsSchema.parse({})).toEqual({ honeypot: ['website', 'company_url'], title: 'Заявка с сайта: {form}', redirectField: '_redirect', redirectOrigins: [] });
     expect(FormSettingsSchema.safeParse({ fileds: {} }).success).toBe(false);
     expect(FormSettingsSchema.safeParse({ fields: { phones: ['x'] } }).success).toBe(false);
     expect(FormSettingsSchema.parse({ fields: { phone: 'Контактный номер' } }).fields).toEqual({ phone: ['Контактный номер'] });
@@ -135,5 +135,32 @@ describe('form: normalise', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('form: thank-you redirect target', async () => {
+  const { thankYouTarget, thankYouReply } = await import('./redirect.ts');
+  const raw = (headers: Record<string, string>) => ({ method: 'POST', subPath: '', headers, query: {}, body: Buffer.from(''), receivedAt: new Date(0) });
+  const s = FormSettingsSchema.parse({ thankYouUrl: 'https://acme.example/spasibo', redirectOrigins: ['https://shop.acme.example'] });
+  it.each([
+    ['navigation with Fetch Metadata', { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate' }, 'https://acme.example/spasibo'],
+    ['old browser: no Fetch Metadata, asks for HTML', { 'content-type': 'multipart/form-data; boundary=x', accept: 'text/html,*/*' }, 'https://acme.example/spasibo'],
+    ['fetch() with a form body', { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'cors', accept: 'text/html' }, undefined],
+    ['server sender without Accept', { 'content-type': 'application/x-www-form-urlencoded' }, undefined],
+    ['JSON body', { 'content-type': 'application/json', 'sec-fetch-mode': 'navigate' }, undefined],
+  ])('%s', (_name, headers, expected) => {
+    expect(thankYouTarget({}, raw(headers), s)).toBe(expected);
+  });
+  it('a page-chosen URL must be on an allowed origin; javascript: and other hosts fall back', () => {
+    const nav = raw({ 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-mode': 'navigate' });
+    expect(thankYouTarget({ _redirect: 'https://shop.acme.example/ok' }, nav, s)).toBe('https://shop.acme.example/ok');
+    expect(thankYouTarget({ _redirect: 'https://acme.example/other' }, nav, s)).toBe('https://acme.example/other');
+    expect(thankYouTarget({ _redirect: 'javascript:alert(1)' }, nav, s)).toBe('https://acme.example/spasibo');
+    expect(thankYouTarget({ _redirect: '//evil.example/x' }, nav, s)).toBe('https://acme.example/spasibo');
+    expect(thankYouTarget({ _redirect: 'https://shop.acme.example/ok' }, nav, FormSettingsSchema.parse({}))).toBeUndefined();
+  });
+  it('the HTML fallback body escapes the URL', () => {
+    expect(thankYouReply('https://a.example/?q="><script>').body).not.toContain('"><script>');
+    expect(FormSettingsSchema.safeParse({ thankYouUrl: 'javascript:alert(1)' }).success).toBe(false);
   });
 });

@@ -5,6 +5,7 @@
 import { decodeAnyForm, defineChannel } from '#sdk';
 import { formEventId, normaliseForm } from './normalise.ts';
 import { FormPayloadSchema, FormSettingsSchema } from './payload.ts';
+import { thankYouReply, thankYouTarget } from './redirect.ts';
 
 export const formChannel = defineChannel({
   id: 'form',
@@ -15,5 +16,9 @@ export const formChannel = defineChannel({
   decode: (e) => decodeAnyForm(e),
   payload: FormPayloadSchema,
   eventId: (p) => formEventId(p),
+  decide: (p, e, ctx) => {
+    const target = ctx ? thankYouTarget(p, e, ctx.settings) : undefined;
+    return target ? { kind: 'event', reply: thankYouReply(target) } : { kind: 'event' };
+  },
   normalise: normaliseForm,
 });

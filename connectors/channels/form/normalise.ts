@@ -33,7 +33,7 @@ export function normaliseForm(p: FormPayload, ctx: NormaliseContext<FormSettings
     }
   }
 
-  const service = new Set<string>([...EVENT_ID_KEYS, ...FORM_NAME_KEYS, ...FORM_ID_KEYS, 'form', ...PAGE_URL_KEYS, ...REFERRER_KEYS, ...LANDING_KEYS, ...IP_KEYS, ...USER_AGENT_KEYS, ...PLUMBING, ...honeypots]);
+  const service = new Set<string>([...EVENT_ID_KEYS, ...FORM_NAME_KEYS, ...FORM_ID_KEYS, 'form', ...PAGE_URL_KEYS, ...REFERRER_KEYS, ...LANDING_KEYS, ...IP_KEYS, ...USER_AGENT_KEYS, ...PLUMBING, ...honeypots, (s.redirectField ?? '_redirect').toLowerCase()]);
   const skip = (key: string): boolean => {
     const k = key.toLowerCase();
     return service.has(k) || k.startsWith('_wpcf7') || isAttributionKey(k);

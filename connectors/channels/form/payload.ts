@@ -36,5 +36,14 @@ export const FormSettingsSchema = z.strictObject({
   title: z.string().min(1).default('Заявка с сайта: {form}'),
   /** Form name to use when the body carries none (`form_name`, `form_id`…). */
   formName: z.string().min(1).optional(),
+  /**
+   * Thank-you page for plain HTML forms: a browser that posted the form (not `fetch`) gets 303 See Other here
+   * once the inquiry is stored, instead of a JSON answer. See README "Thank-you page".
+   */
+  thankYouUrl: z.url({ protocol: /^https?$/, error: 'expected an absolute http(s) URL such as https://acme.example/spasibo' }).optional(),
+  /** Hidden field a page may use to pick its own thank-you URL (only on `redirectOrigins`). @defaultValue "_redirect" */
+  redirectField: z.string().min(1).default('_redirect'),
+  /** Origins (`https://acme.example`) a page's redirect field may point to; others fall back to `thankYouUrl`. */
+  redirectOrigins: z.array(z.url({ protocol: /^https?$/ })).default([]),
 });
 export type FormSettings = z.infer<typeof FormSettingsSchema>;
