@@ -10,3 +10,4 @@ export { extractAttribution } from '../domain/attribution.ts';
 export { classifyRobotMail } from '../domain/robot-mail.ts';
 export { isTimeZone, localToIso } from '../domain/local-time.ts';
 export { TimeoutError, withTimeout } from './timeout.ts';
+export { ignoredOutcome, callOutcome } from './outcome.ts';

@@ -1,4 +1,4 @@
-import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
+import { callOutcome, ignoredOutcome, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import type { MangoCallEvent, MangoPayload, MangoRecording, MangoSummary } from './payload.ts';
 import type { MangoSettings } from './settings.ts';
 
@@ -39,14 +39,8 @@ export function mangoEventId(p: MangoPayload): string | undefined {
   }
 }
 
-function ignored(code: string, detail: string): Outcome {
-  return { kind: 'ignored', reason: { code, detail } };
-}
-
-function call(input: CallEventInput): Outcome {
-  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  return { kind: 'call', call: CallEventSchema.parse(clean) };
-}
+const ignored = ignoredOutcome;
+const call = callOutcome;
 
 function iso(unixSec: number): string {
   return new Date(unixSec * 1000).toISOString();

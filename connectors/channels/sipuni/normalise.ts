@@ -1,4 +1,4 @@
-import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
+import { callOutcome, ignoredOutcome, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import type { SipuniEvent } from './payload.ts';
 import type { SipuniSettings } from './index.ts';
 
@@ -40,14 +40,8 @@ export function statusOf(status: string | undefined): Status | undefined {
   }
 }
 
-function ignored(code: string, detail: string): Outcome {
-  return { kind: 'ignored', reason: { code, detail } };
-}
-
-function call(input: CallEventInput): Outcome {
-  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  return { kind: 'call', call: CallEventSchema.parse(clean) };
-}
+const ignored = ignoredOutcome;
+const call = callOutcome;
 
 /** Inbound `dst_num` may carry an `_id<digits>` suffix: parse without it, keep the raw value. */
 function party(raw: string | undefined, ctx: Ctx): { raw?: string; e164?: string } {

@@ -1,4 +1,4 @@
-import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
+import { callOutcome, ignoredOutcome, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import { LEADGATE_EVENTS, MNEMONIC_GUESSES, type UisEventName, type UisNotification } from './payload.ts';
 import type { UisSettings } from './settings.ts';
 import { localToIso } from '#sdk';
@@ -32,14 +32,8 @@ export function uisEventId(p: UisNotification): string | undefined {
   }
 }
 
-function ignored(code: string, detail: string): Outcome {
-  return { kind: 'ignored', reason: { code, detail } };
-}
-
-function call(input: CallEventInput): Outcome {
-  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  return { kind: 'call', call: CallEventSchema.parse(clean) };
-}
+const ignored = ignoredOutcome;
+const call = callOutcome;
 
 function party(raw: string | undefined, ctx: Ctx): { raw?: string; e164?: string } {
   if (raw === undefined) return {};

@@ -1,4 +1,4 @@
-import { CallEventSchema, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
+import { callOutcome, ignoredOutcome, parsePhone, type CallEventInput, type NormaliseContext, type Outcome } from '#sdk';
 import type { ZadarmaNotify, ZadarmaPayload } from './payload.ts';
 import type { ZadarmaSettings } from './settings.ts';
 import { localToIso } from '#sdk';
@@ -33,14 +33,8 @@ export function zadarmaEventId(p: ZadarmaPayload): string | undefined {
   }
 }
 
-function ignored(code: string, detail: string): Outcome {
-  return { kind: 'ignored', reason: { code, detail } };
-}
-
-function call(input: CallEventInput): Outcome {
-  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  return { kind: 'call', call: CallEventSchema.parse(clean) };
-}
+const ignored = ignoredOutcome;
+const call = callOutcome;
 
 function party(raw: string | undefined, ctx: Ctx): { raw?: string; e164?: string } {
   if (raw === undefined || raw === '') return {};
