@@ -1,6 +1,6 @@
 /** Elementor Pro form webhook (Advanced Data on or off) → Lead. Pure. */
 import type { Attachment, NormaliseContext, Outcome, Tracking } from '#sdk';
-import { extractAttribution, isAttributionKey } from '../../../src/domain/attribution.ts';
+import { extractAttribution, isAttributionKey } from '#sdk';
 import { bodyHashId, fillTitle, firstText, isEmptyLead, mapFormEntries, type FormEntry } from '../form/fields.ts';
 import type { ElementorPayload, ElementorSettings } from './payload.ts';
 

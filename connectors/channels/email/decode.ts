@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import { InputError, mediaType, type RawEvent } from '#sdk';
-import { LOOP_HEADER_PREFIX, ROBOT_MAIL_HEADERS } from '../../../src/domain/robot-mail.ts';
+import { LOOP_HEADER_PREFIX, ROBOT_MAIL_HEADERS } from '#sdk';
 import type { MailAddress, MailAttachment } from './payload.ts';
 
 /** Largest message we parse; bigger mail is an attachment dump, not an inquiry. @defaultValue 25 MiB */

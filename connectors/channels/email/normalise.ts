@@ -1,6 +1,6 @@
 import { findPhonesInText, parsePhone, type Attachment, type Contact, type NormaliseContext, type Outcome } from '#sdk';
-import { classifyRobotMail } from '../../../src/domain/robot-mail.ts';
-import { referencedIds, signatureBlock, stripQuotedHistory, stripSubjectPrefixes } from '../../../src/domain/mail-thread.ts';
+import { classifyRobotMail } from '#sdk';
+import { referencedIds, signatureBlock, stripQuotedHistory, stripSubjectPrefixes } from '#sdk';
 import type { MailPayload } from './payload.ts';
 import type { EmailSettings } from './settings.ts';
 

@@ -1,6 +1,6 @@
 /** Generic site form → Lead. Pure. */
 import type { NormaliseContext, Outcome, Tracking } from '#sdk';
-import { extractAttribution, isAttributionKey } from '../../../src/domain/attribution.ts';
+import { extractAttribution, isAttributionKey } from '#sdk';
 import { bodyHashId, fillTitle, filesToAttachments, firstText, flattenBody, getCi, isEmptyLead, isRecord, mapFormEntries } from './fields.ts';
 import type { FormPayload, FormSettings } from './payload.ts';
 

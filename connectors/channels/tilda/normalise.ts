@@ -1,6 +1,6 @@
 /** Tilda form / shop cart → Lead. Pure. */
 import type { Contact, NormaliseContext, Order, Outcome, Tracking } from '#sdk';
-import { extractAttribution, isAttributionKey } from '../../../src/domain/attribution.ts';
+import { extractAttribution, isAttributionKey } from '#sdk';
 import { bodyHashId, fillTitle, filesToAttachments, firstText, flattenBody, isEmptyLead, isRecord, mapFormEntries } from '../form/fields.ts';
 import type { TildaPayload, TildaPayment, TildaSettings } from './payload.ts';
 
