@@ -12,3 +12,4 @@ export { referencedIds, signatureBlock, stripQuotedHistory, stripSubjectPrefixes
 export { isTimeZone, localToIso } from '../domain/local-time.ts';
 export { TimeoutError, withTimeout } from './timeout.ts';
 export { ignoredOutcome, callOutcome } from './outcome.ts';
+export { safeEqual } from './safe-equal.ts';

@@ -1,17 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RawEvent, VerifyContext, VerifyResult } from '#sdk';
+import { createHash } from 'node:crypto';
+import { type RawEvent, type VerifyContext, type VerifyResult, safeEqual } from '#sdk';
 import { readMangoForm } from './payload.ts';
 import type { MangoSettings } from './settings.ts';
 
 /** `sign = lowercase_hex(SHA-256(vpbx_api_key + json + vpbx_api_salt))`: plain SHA-256, not HMAC (§1.1). */
 export function mangoSign(apiKey: string, json: string, salt: string): string {
   return createHash('sha256').update(apiKey + json + salt, 'utf8').digest('hex');
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
 /**

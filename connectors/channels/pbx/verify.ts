@@ -1,16 +1,10 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { RawEvent, VerifyContext, VerifyResult } from '#sdk';
+import { createHmac } from 'node:crypto';
+import { type RawEvent, type VerifyContext, type VerifyResult, safeEqual } from '#sdk';
 import type { PbxSettings } from './settings.ts';
 
 /** `hex(HMAC-SHA256(secret, "<timestamp>.<raw body>"))`: what goes after `sha256=` in X-Leadgate-Signature. */
 export function pbxSignature(secret: string, timestamp: string, body: Buffer): string {
   return createHmac('sha256', secret).update(`${timestamp}.`, 'utf8').update(body).digest('hex');
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
 /**

@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RawEvent, VerifyContext, VerifyResult } from '#sdk';
+import { type RawEvent, type VerifyContext, type VerifyResult, safeEqual } from '#sdk';
 
 /** Telegram repeats setWebhook's `secret_token` in this header on every delivery (lower-cased here). */
 export const SECRET_HEADER = 'x-telegram-bot-api-secret-token';
@@ -17,12 +16,7 @@ export function verifyTelegram(e: RawEvent, ctx: VerifyContext<unknown>): Verify
   }
   const given = e.headers[SECRET_HEADER];
   if (given === undefined || given === '') return { ok: false, status: 401, reason: 'X-Telegram-Bot-Api-Secret-Token header is missing' };
-  if (!sameSecret(given, ctx.secret)) return { ok: false, status: 403, reason: 'X-Telegram-Bot-Api-Secret-Token does not match this source' };
+  if (!safeEqual(given, ctx.secret)) return { ok: false, status: 403, reason: 'X-Telegram-Bot-Api-Secret-Token does not match this source' };
   return { ok: true };
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a, 'utf8').digest();
-  const db = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(da, db);
-}

@@ -1,5 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { InputError, type RawEvent, type VerifyContext, type VerifyResult } from '#sdk';
+import { createHmac } from 'node:crypto';
+import { InputError, type RawEvent, type VerifyContext, type VerifyResult, safeEqual } from '#sdk';
 import { isEcho, readZadarmaForm } from './payload.ts';
 import type { ZadarmaSettings } from './settings.ts';
 import { localToIso } from '#sdk';
@@ -24,12 +24,6 @@ export function zadarmaSignatures(secret: string, signed: string): { hex: string
   const mac = createHmac('sha1', secret).update(signed, 'utf8');
   const digest = mac.digest();
   return { hex: Buffer.from(digest.toString('hex'), 'latin1').toString('base64'), raw: digest.toString('base64') };
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
 }
 
 /**
