@@ -12,6 +12,7 @@ import { crmEventsPlugin, type CrmEventsPluginOptions } from './gateway/crm-even
 import { recordingsPlugin } from './gateway/recordings.plugin.ts';
 import type { Recordings } from './pipeline/recordings.ts';
 import { filesPlugin } from './gateway/files.plugin.ts';
+import { reportsPlugin } from './gateway/reports.plugin.ts';
 
 export interface AppDeps {
   config: RuntimeConfig;
@@ -34,6 +35,9 @@ export interface AppDeps {
   docs?: boolean;
 }
 
+const reqIdPrefix = `req-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}-`;
+let reqSeq = 0;
+
 /** Builds the gateway. Never listens: main listens, tests use `app.inject`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const g = deps.config.raw.gateway;
@@ -41,7 +45,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: g.bodyLimitBytes,
     trustProxy: g.trustProxy,
-    genReqId: () => `req-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+    // Unique across processes (random per process) and restarts (start time), a counter per request: no work per request.
+    genReqId: () => `${reqIdPrefix}${(++reqSeq).toString(36)}`,
     // Request lines are not logged: URLs may carry `?secret=`; the hooks log what matters, masked.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance;
@@ -87,6 +92,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(crmEventsPlugin, deps.telephony.crmEvents);
     await app.register(recordingsPlugin, deps.telephony.recordings);
   }
+  // The channel report from the lead ledger, behind the admin's basic auth (off without LEADGATE_ADMIN_*).
+  await app.register(reportsPlugin, { config: deps.config, ...(deps.logger ? { log: deps.logger } : {}), ...(deps.now ? { now: deps.now } : {}) });
   if (deps.extend) await deps.extend(app);
   return app;
 }

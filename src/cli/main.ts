@@ -19,6 +19,15 @@ Usage: npx leadgate <command> [options]
                              manage a Telegram bot source (link --utm-source … prints a t.me deep link)
   oauth amocrm <accountId> <code>
                              exchange an amoCRM authorization code for tokens (stored in Redis)
+  init [--crm amocrm|bitrix24 --url <account URL> --channels tilda,form,… --yes] [--force]
+                             ask a few questions, write leadgate.yaml and a .env template
+  new channel|crm <id> [--root <dir>]
+                             scaffold a connector from connectors/_template and register it
+  schema [--check]           write the JSON Schemas of the config and mapping files
+  trace <event-id|phone|email> [--json]
+                             one inquiry's path: received, normalised, outcome, delivery steps, CRM card
+  report channels [--since 7d] [--tz Europe/Moscow] [--json]
+                             leads, repeats, robots, missed calls, median times per channel, source, UTM
   help                       this text
 
 Config: LEADGATE_CONFIG or ./leadgate.yaml (see leadgate.example.yaml). Redis: REDIS_URL, else 127.0.0.1:6379,
@@ -45,8 +54,18 @@ export async function runCli(argv: string[]): Promise<number> {
       return (await import('./jobs.command.ts')).jobsCommand(cmd, rest);
     case 'doctor':
       return (await import('./doctor.command.ts')).doctorCommand(rest);
+    case 'trace':
+      return (await import('./trace.command.ts')).traceCommand(rest);
+    case 'report':
+      return (await import('./report.command.ts')).reportCommand(rest);
     case 'emulator':
       return (await import('./emulator.command.ts')).emulatorCommand(rest);
+    case 'init':
+      return (await import('./init.command.ts')).initCommand(rest);
+    case 'new':
+      return (await import('./new.command.ts')).newCommand(rest);
+    case 'schema':
+      return (await import('./schema.command.ts')).schemaCommand(rest);
     default: {
       const extra = await import('./extra-commands.ts').then((m) => m.extraCommands).catch(() => ({}) as Record<string, (a: string[]) => Promise<number>>);
       const run = extra[cmd];

@@ -5,6 +5,7 @@ import { ConfigError, type ChannelConnector, type CrmConnector, type SourceRef }
 import { ConfigSchema, type Config, type CrmAccountConfig, type SourceConfig } from './schema.ts';
 import { parseLocatedYaml, type LocatedYaml } from './yaml-location.ts';
 import { loadMapping, type Mapping } from '../mapping/load.ts';
+import { loadAssignment, type AssignmentRules } from '../assignment/load.ts';
 import type { CountryCode } from '../domain/phone.ts';
 
 export interface ResolvedSource {
@@ -22,6 +23,8 @@ export interface ResolvedCrmAccount {
   connector: CrmConnector<unknown>;
   settings: unknown;
   mapping: Mapping;
+  /** `crm[].assignment`: the rules file, loaded and checked offline (users are checked when the worker starts). */
+  assignment?: AssignmentRules;
 }
 
 export interface RuntimeConfig {
@@ -53,7 +56,9 @@ export function loadConfigFile(file: string, registry: Registry, env: NodeJS.Pro
 }
 
 export function resolveConfig(y: LocatedYaml, registry: Registry, env: NodeJS.ProcessEnv, baseDir: string, demo = false): RuntimeConfig {
-  const r = ConfigSchema.safeParse(y.value ?? {});
+  // `$schema` names the JSON Schema for editors (schemas/config.schema.json); it is no setting.
+  const { $schema: _schema, ...value } = (y.value ?? {}) as Record<string, unknown>;
+  const r = ConfigSchema.safeParse(value);
   if (!r.success) throw zodConfigError(y, r.error);
   const cfg = r.data;
   const err = (path: (string | number)[], problem: string, fix: string): ConfigError => {
@@ -74,7 +79,8 @@ export function resolveConfig(y: LocatedYaml, registry: Registry, env: NodeJS.Pr
     checkEnvRefs(s.data, env, (key, name) => err(['crm', i, 'settings', key], `${name} is empty`, `set ${name} in the environment (or .env) or remove the key`));
     const mappingFile = resolve(baseDir, acct.mapping ?? `mappings/${connector.id}.yaml`);
     const mapping = loadMapping(mappingFile, connector.id, env);
-    crm.set(acct.id, { config: acct, connector, settings: s.data, mapping });
+    const assignment = acct.assignment ? loadAssignment(resolve(baseDir, acct.assignment)) : undefined;
+    crm.set(acct.id, { config: acct, connector, settings: s.data, mapping, ...(assignment ? { assignment } : {}) });
   });
 
   const sources = new Map<string, ResolvedSource>();

@@ -44,6 +44,17 @@ export const CrmAccountSchema = z.object({
   /** Mapping file, relative to the config file. @defaultValue mappings/<connector>.yaml */
   mapping: z.string().optional(),
   settings: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * Coalesce the writes of deliveries running at the same time into the CRM's batch requests (amoCRM array
+   * endpoints such as `/leads/complex`, Bitrix24 `batch`): up to 50 leads in one request and one rate-limit slot.
+   * A lone lead still goes out at once. `false` → one request per write. @defaultValue true
+   */
+  batch: z.boolean().optional(),
+  /**
+   * Assignment rules file (who takes a new lead, reassignment), relative to the config file, e.g.
+   * `mappings/assignment.yaml`. Unset → the CRM's default responsible, no reassignment.
+   */
+  assignment: z.string().optional(),
   /** CRM user id → that manager's PBX extension, for caller-ID answers and call routing: `{ "8801235": "201" }`. */
   extensions: z.record(z.string().regex(/^\d+$/, 'a CRM user id'), z.string().regex(/^\d{1,10}$/, 'an extension like 201')).optional(),
   /**
@@ -138,6 +149,32 @@ export const MailSchema = z.object({
 });
 export type MailConfig = z.infer<typeof MailSchema>;
 
+/**
+ * The lead ledger (src/ledger): every event with its outcome, CRM ids and timings, for `leadgate trace`, the channel
+ * report and `/reports`. PostgreSQL when `urlEnv` is set, else an embedded SQLite file. Contact phones and e-mails are
+ * stored only as keyed hashes (for lookup) and masked (for reading), see src/ledger/README.md.
+ */
+export const LedgerSchema = z.object({
+  /** @defaultValue true */
+  enabled: z.boolean().default(true),
+  /** Env var holding a `postgres://…` URL; unset → the embedded SQLite file. */
+  urlEnv: EnvName.optional(),
+  /** PostgreSQL schema of the ledger tables (created when missing). @defaultValue public */
+  schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier like leadgate').optional(),
+  /** SQLite file, relative to the working directory. @defaultValue var/ledger.sqlite */
+  file: z.string().min(1).default('var/ledger.sqlite'),
+  /**
+   * Env var with the key of the contact hashes (≥ 16 characters). Unset → a random key kept in the ledger itself:
+   * then a stolen database can be searched for a known number by anyone who takes the key with it.
+   */
+  hashKeyEnv: EnvName.optional(),
+  /** Rows older than this are deleted by the workers (once at start, then daily). @defaultValue 400 days */
+  retentionDays: z.number().int().min(1).max(3_650).default(400),
+  /** A ledger write that takes longer is given up (logged, counted): a delivery never waits for the ledger. @defaultValue 5000 ms */
+  writeTimeoutMs: z.number().int().min(100).max(60_000).default(5_000),
+});
+export type LedgerConfig = z.infer<typeof LedgerSchema>;
+
 export const ConfigSchema = z.object({
   /** Region for numbers written without a country code. @defaultValue RU */
   defaultRegion: z.string().regex(/^[A-Z]{2}$/, 'an ISO country code like RU').default('RU'),
@@ -168,6 +205,12 @@ export const ConfigSchema = z.object({
     .object({
       /** Jobs processed at once per worker process. @defaultValue 8 */
       concurrency: z.number().int().positive().max(256).default(8),
+      /**
+       * Delivery jobs processed at once per worker process. Batching accounts (`crm[].batch`) fill one request from
+       * the deliveries active together, so more active deliveries mean fuller batches under load; they mostly wait
+       * for the account's rate-limit slot, which costs little. @defaultValue 32 when a CRM account batches, else `concurrency`
+       */
+      deliverConcurrency: z.number().int().positive().max(256).optional(),
       /** Delivery attempts before a lead goes to the failed set. @defaultValue 40 (≈ a day with capped backoff) */
       attempts: z.number().int().positive().max(1000).default(40),
       /** @defaultValue 300 000 ms */
@@ -186,5 +229,7 @@ export const ConfigSchema = z.object({
   telephony: TelephonySchema.prefault({}),
   /** Outgoing mail: auto-acknowledgements to e-mail senders and alerts to the admin. Unset → nothing is sent. */
   mail: MailSchema.optional(),
+  /** The lead ledger: PostgreSQL (`urlEnv`) or the embedded SQLite default. */
+  ledger: LedgerSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;

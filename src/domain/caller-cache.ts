@@ -107,12 +107,33 @@ export interface CallerLookupOptions {
   askCrm(accountId: string, phoneE164: string): Promise<CallerInfo | null> | undefined;
   /** CRM user id → extension, per account (`crm[].extensions`). */
   extensions(accountId: string): Readonly<Record<string, string>>;
+  /**
+   * Assignment rules: the manager a new lead from this unknown caller would get now (a preview that takes no
+   * round-robin slot). Absent, or undefined → no manager for unknown callers.
+   */
+  previewUnknown?(accountId: string, phoneE164: string, hints?: PreviewHints): Promise<{ responsibleUserId: string; responsibleName?: string } | undefined>;
+}
+
+/** What the asker knows about the call, for rules that look at it (`?channel=&source=&line=` on /lookup). */
+export interface PreviewHints {
+  channel?: string;
+  sourceId?: string;
+  line?: string;
+}
+
+/** The manager the assignment rules would give an unknown caller, with their extension. */
+export interface AssigneePreview {
+  responsibleUserId: string;
+  responsibleName?: string;
+  extension?: string;
 }
 
 export interface LookupAnswer {
   info: CallerLookup | null;
   /** `cache` when Redis answered, `crm` when the CRM was asked. */
   from: 'cache' | 'crm';
+  /** Unknown caller and assignment rules configured: who would take them (never cached: rotation moves). */
+  preview?: AssigneePreview;
 }
 
 export interface CallerLookupService {
@@ -120,7 +141,7 @@ export interface CallerLookupService {
    * Cache first; on a miss one CRM request per account and number in this process (concurrent askers share it).
    * Past `timeoutMs` it rejects with LookupTimeoutError, but the CRM answer still fills the cache when it comes.
    */
-  lookup(accountId: string, phoneE164: string, timeoutMs: number): Promise<LookupAnswer>;
+  lookup(accountId: string, phoneE164: string, timeoutMs: number, hints?: PreviewHints): Promise<LookupAnswer>;
 }
 
 export class LookupTimeoutError extends TimeoutError {
@@ -137,10 +158,17 @@ export function createCallerLookup(o: CallerLookupOptions): CallerLookupService 
     const ext = info.responsibleUserId !== undefined ? o.extensions(accountId)[info.responsibleUserId] : undefined;
     return ext ? { ...info, extension: ext } : { ...info };
   };
+  const withPreview = async (accountId: string, phone: string, a: LookupAnswer, hints?: PreviewHints): Promise<LookupAnswer> => {
+    if (a.info || !o.previewUnknown) return a;
+    const p = await o.previewUnknown(accountId, phone, hints).catch(() => undefined); // a preview never fails a lookup
+    if (!p) return a;
+    const ext = o.extensions(accountId)[p.responsibleUserId];
+    return { ...a, preview: { ...p, ...(ext ? { extension: ext } : {}) } };
+  };
   return {
-    async lookup(accountId, phone, timeoutMs) {
+    async lookup(accountId, phone, timeoutMs, hints) {
       const cached = await o.cache.read(accountId, phone);
-      if (cached.hit) return { info: withExtension(accountId, cached.info), from: 'cache' };
+      if (cached.hit) return withPreview(accountId, phone, { info: withExtension(accountId, cached.info), from: 'cache' }, hints);
       const flightKey = `${accountId}\n${phone}`;
       let p = inFlight.get(flightKey);
       if (!p) {
@@ -157,11 +185,21 @@ export function createCallerLookup(o: CallerLookupOptions): CallerLookupService 
         p.then(done, done);
       }
       const info = await withTimeout(p, timeoutMs, 'caller lookup', () => new LookupTimeoutError(timeoutMs));
-      return { info: withExtension(accountId, info), from: 'crm' };
+      return withPreview(accountId, phone, { info: withExtension(accountId, info), from: 'crm' }, hints);
     },
   };
 }
 
+
+/**
+ * For PBX routing (`DecideContext.lookupCaller`): a known caller as is; an unknown one with a preview becomes a
+ * CallerLookup flagged `unknownCaller` (no contact id, no name) so the call goes to the manager the rules pick.
+ */
+export function routingAnswer(a: LookupAnswer): CallerLookup | null {
+  if (a.info) return a.info;
+  if (!a.preview) return null;
+  return { contactId: '', unknownCaller: true, responsibleUserId: a.preview.responsibleUserId, ...(a.preview.responsibleName ? { responsibleName: a.preview.responsibleName } : {}), ...(a.preview.extension ? { extension: a.preview.extension } : {}) };
+}
 
 /** `ООО Ромашка / Иван Петров`: what a manager's phone shows for a known caller. */
 export function callerDisplayName(info: Pick<CallerInfo, 'name' | 'company'>): string | undefined {

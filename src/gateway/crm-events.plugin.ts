@@ -4,6 +4,7 @@ import { decodeJson } from '../sdk/decode.ts';
 import { parsePhone, type CountryCode } from '../domain/phone.ts';
 import type { CallerCache } from '../domain/caller-cache.ts';
 import { safeEqual } from './verify-source.ts';
+import type { TaskEventSink } from '../assignment/events.ts';
 
 export interface CrmEventsAccount {
   /** `?secret=` of the webhook URL (resolved from `crm[].events.secretEnv`). */
@@ -17,6 +18,8 @@ export interface CrmEventsPluginOptions {
   /** Accounts with `events` configured; others answer 404. */
   accounts: ReadonlyMap<string, CrmEventsAccount>;
   defaultRegion: CountryCode;
+  /** Assignment rules: follow-up tasks done and leads closed (src/assignment/events.ts); absent → not recorded. */
+  tasks?: TaskEventSink;
 }
 
 /** What a CRM notification says changed, as far as caller-ID answers are concerned. */
@@ -66,7 +69,8 @@ export async function crmEventsPlugin(app: FastifyInstance, o: CrmEventsPluginOp
     }
     const change = readCrmChange(decoded, o.defaultRegion);
     const dropped = await o.cache.invalidate(accountId, change);
-    req.log.info({ account: accountId, seen: change.seen, contacts: change.contactIds.length, leads: change.leadIds.length, dropped }, 'CRM change: caller-ID cache invalidated');
+    const tasks = o.tasks ? await o.tasks.record(accountId, decoded) : undefined;
+    req.log.info({ account: accountId, seen: change.seen, contacts: change.contactIds.length, leads: change.leadIds.length, dropped, ...(tasks ? { tasksDone: tasks.doneTaskIds.length, leadsClosed: tasks.closedLeadIds.length, assignedUpdated: tasks.recorded } : {}) }, 'CRM change: caller-ID cache invalidated');
     return reply.send({ ok: true, invalidated: dropped });
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parsePhone, type CountryCode } from '../domain/phone.ts';
-import { callerDisplayName, LookupTimeoutError, type CallerLookupService } from '../domain/caller-cache.ts';
+import { callerDisplayName, LookupTimeoutError, type CallerLookupService, type PreviewHints } from '../domain/caller-cache.ts';
 import { safeEqual } from './verify-source.ts';
 
 export interface LookupPluginOptions {
@@ -20,7 +20,8 @@ export interface LookupPluginOptions {
  * other request to that account) and caches the answer.
  *
  * 200 `{"found":true,"phone","contactId","name","company","displayName","responsible":{"id","name","extension"},"openLeadId","from":"cache"|"crm"}`
- * or `{"found":false,"phone","from"}`; 400 bad number; 401/403 token; 404 off or unknown account; 503 CRM
+ * or `{"found":false,"phone","from"}` — with `"responsible":{"id","name","extension","assignedBy":"rules"}` when assignment
+ * rules say who would take a new lead from this caller now (`?channel=&source=&line=` feed rules that look at them); 400 bad number; 401/403 token; 404 off or unknown account; 503 CRM
  * failed or too slow (the answer is cached when it comes: ask again).
  */
 export async function lookupPlugin(app: FastifyInstance, o: LookupPluginOptions): Promise<void> {
@@ -34,7 +35,7 @@ export async function lookupPlugin(app: FastifyInstance, o: LookupPluginOptions)
     if (!safeEqual(given, o.token)) return reply.code(403).send({ error: { code: 'LG_ERR_SECRET_MISMATCH', message: 'the lookup token does not match' } });
 
     const { number } = req.params as { number: string };
-    const q = req.query as { account?: unknown };
+    const q = req.query as { account?: unknown; channel?: unknown; source?: unknown; line?: unknown };
     const accountId = typeof q.account === 'string' && q.account !== '' ? q.account : o.accountIds.length === 1 ? o.accountIds[0] : undefined;
     if (accountId === undefined || !o.accountIds.includes(accountId)) {
       return reply.code(404).send({ error: { code: 'LG_ERR_FIELD', field: 'account', expected: `one of ${o.accountIds.join(', ') || '(no CRM account configured)'}`, message: 'unknown or missing CRM account' } });
@@ -43,9 +44,15 @@ export async function lookupPlugin(app: FastifyInstance, o: LookupPluginOptions)
     if (!phone) return reply.code(400).send({ error: { code: 'LG_ERR_FIELD', field: 'number', expected: 'a phone number like +79161234567 or 89161234567', message: 'not a phone number' } });
 
     try {
-      const { info, from } = await o.lookup.lookup(accountId, phone, o.timeoutMs);
+      // Hints for assignment rules that look at the call (an unknown caller's preview); strings only.
+      const hints = Object.fromEntries(([['channel', q.channel], ['sourceId', q.source], ['line', q.line]] as const).filter(([, v]) => typeof v === 'string' && v !== '' && v.length <= 100)) as PreviewHints;
+      const { info, from, preview } = await o.lookup.lookup(accountId, phone, o.timeoutMs, hints);
       reply.header('cache-control', 'no-store');
-      if (!info) return reply.send({ found: false, phone, from });
+      if (!info) {
+        // An unknown caller: the manager the assignment rules would give a new lead now (no slot is taken).
+        const responsible = preview ? { id: preview.responsibleUserId, ...(preview.responsibleName ? { name: preview.responsibleName } : {}), ...(preview.extension ? { extension: preview.extension } : {}), assignedBy: 'rules' as const } : undefined;
+        return reply.send({ found: false, phone, ...(responsible ? { responsible } : {}), from });
+      }
       const displayName = callerDisplayName(info);
       return reply.send({
         found: true,

@@ -10,8 +10,8 @@ export interface HttpClientOptions {
   limiter?: RedisLimiter;
   /** Adds auth headers/params just before sending. */
   authorize?: (req: HttpRequest) => Promise<HttpRequest>;
-  /** Called once on a 401; the request is then sent again once. */
-  onUnauthorized?: () => Promise<void>;
+  /** Called once on a 401 with the failed answer (its body tells an expired token from a missing approval); the request is then sent again once. */
+  onUnauthorized?: (failed: HttpResponse) => Promise<void>;
   /** Counts requests for metrics and tests. */
   onResponse?: (info: { method: string; url: string; status: number | undefined; ms: number }) => void;
   userAgent?: string;
@@ -65,7 +65,7 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
     for (const [k, v] of Object.entries(res.headers ?? {})) if (v !== undefined) resHeaders[k.toLowerCase()] = String(v);
     const body = decodeBody(res.data as ArrayBuffer | Buffer, resHeaders['content-type']);
     if (res.status === 401 && !retried && o.onUnauthorized) {
-      await o.onUnauthorized();
+      await o.onUnauthorized({ status: res.status, headers: resHeaders, data: body });
       return send<T>(req0, true);
     }
     if (res.status < 200 || res.status >= 300) {

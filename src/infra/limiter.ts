@@ -82,6 +82,36 @@ export class RedisLimiter {
   }
 }
 
+/**
+ * A fixed-window request counter (what @fastify/rate-limit's Redis store does), as a Lua fragment so the
+ * gateway can run it inside its intake script: one round trip for the limit and the duplicate check.
+ * Uses `KEYS[<keyIdx>]`, `ARGV[<maxIdx>]` (0 = no limit) and `ARGV[<maxIdx>+1]` (window ms); returns from
+ * the script with `-<ms until the window resets>` when over the limit, else falls through.
+ */
+export function fixedWindowLua(keyIdx: number, maxIdx: number): string {
+  const key = `KEYS[${keyIdx}]`;
+  const max = `tonumber(ARGV[${maxIdx}])`;
+  const win = `ARGV[${maxIdx + 1}]`;
+  return `
+if ${max} > 0 then
+  local n = redis.call('INCR', ${key})
+  if n == 1 then redis.call('PEXPIRE', ${key}, ${win}) end
+  if n > ${max} then
+    local t = redis.call('PTTL', ${key})
+    if t < 0 then redis.call('PEXPIRE', ${key}, ${win}); t = tonumber(${win}) end
+    return -math.max(t, 1)
+  end
+end`;
+}
+
+const FIXED_WINDOW = `${fixedWindowLua(1, 1)}
+return 0`;
+
+/** One request against a fixed window shared in Redis: 0 = allowed, else ms until the window resets. */
+export async function fixedWindowHit(redis: Redis, key: string, max: number, windowMs: number): Promise<number> {
+  return Math.abs(Number(await redis.eval(FIXED_WINDOW, 1, key, String(max), String(windowMs))));
+}
+
 export class LimiterTimeoutError extends Error {
   constructor(readonly waitMs: number) {
     super(`rate limit slot not available, next in ${waitMs} ms`);

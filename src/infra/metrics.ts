@@ -33,6 +33,8 @@ export interface Metrics {
   observeDelivery(e: { accountId: string; kind: string; receivedAt: string; now?: number }): void;
   /** Worker: a job attempt failed; `final` when it went to the failed set. */
   jobFailed(queue: string, final: boolean): void;
+  /** Worker: a lead-ledger write failed (`op`: intake, delivered, failed, call…); the delivery went on without it. */
+  ledgerError(op: string): void;
   /** Queue depth and oldest job age, read from Redis at scrape time. */
   trackQueues(o: { connection: Redis; prefix: string; names: readonly string[] }): void;
   /** CRM request counters of this process's account runtimes, read at scrape time. */
@@ -78,6 +80,12 @@ export function createMetrics(o: {
     help: 'Received at the gateway → written to the CRM, per delivered outcome',
     labelNames: ['account', 'kind'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const ledgerErrors = new Counter({
+    name: 'leadgate_ledger_errors_total',
+    help: 'Lead-ledger writes that failed or timed out, by operation; deliveries go on without them (see the worker log)',
+    labelNames: ['op'] as const,
     registers: [registry],
   });
   const failed = new Counter({
@@ -163,6 +171,9 @@ export function createMetrics(o: {
     },
     jobFailed(queue, final) {
       failed.inc({ queue, final: String(final) });
+    },
+    ledgerError(op) {
+      ledgerErrors.inc({ op });
     },
     trackQueues(t) {
       if (trackedPrefixes.has(t.prefix)) return; // `leadgate start`: the gateway and the workers share one registry

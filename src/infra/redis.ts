@@ -1,8 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 /**
  * Connections to the one Redis every process shares. Producers (the gateway) fail fast so a dead Redis
  * means an honest 503; workers wait and reconnect forever.
+ *
+ * `REDIS_URL` forms: `redis://` / `rediss://` (one server), `redis-sentinel://` (a Sentinel set, see
+ * parseSentinelUrl) and `redis-cluster://` / `rediss-cluster://` (Redis Cluster, see parseClusterUrl). A Cluster
+ * connection is an ioredis `Cluster` returned under the `Redis` type: the commands the hub uses (keys of one
+ * hash tag, Lua scripts, MULTI, BullMQ) behave the same; whole-keyspace commands (SCAN, KEYS) see one node only.
  */
 export function createRedis(url: string, role: 'producer' | 'worker' | 'plain'): Redis {
   const common: RedisOptions = {
@@ -10,17 +15,74 @@ export function createRedis(url: string, role: 'producer' | 'worker' | 'plain'):
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
-  const opts: RedisOptions =
+  const perRole: RedisOptions =
     role === 'producer'
-      ? { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_500 }
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_500 }
       : role === 'worker'
-        ? { ...common, maxRetriesPerRequest: null }
-        : { ...common, maxRetriesPerRequest: 3 };
+        ? { maxRetriesPerRequest: null }
+        : { maxRetriesPerRequest: 3 };
+  const cluster = parseClusterUrl(url);
+  if (cluster) return createCluster(cluster, perRole);
+  const opts: RedisOptions = { ...common, ...perRole };
   const sentinel = parseSentinelUrl(url);
   const r = sentinel ? new Redis({ ...opts, ...sentinel }) : new Redis(url, opts);
   // An unhandled 'error' event would crash the process; the callers see failures on their commands.
   r.on('error', () => {});
   return r;
+}
+
+function createCluster(c: ClusterUrl, perRole: RedisOptions): Redis {
+  const { enableOfflineQueue, ...nodeOptions } = perRole;
+  const options: ClusterOptions = {
+    // Producers must not queue while the cluster (re)discovers its slots: a 503 now beats a 200 never.
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    clusterRetryStrategy: (times) => Math.min(times * 200, 2_000),
+    slotsRefreshTimeout: 2_000,
+    // A failover moves the hub's slot to a replica: retry soon, within the gateway's 1 s budget.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    redisOptions: {
+      connectTimeout: 2_000,
+      ...nodeOptions,
+      ...(c.username ? { username: c.username } : {}),
+      ...(c.password ? { password: c.password } : {}),
+      ...(c.tls ? { tls: {} } : {}),
+    },
+  };
+  const cluster = new Cluster(c.nodes, options);
+  cluster.on('error', () => {});
+  // The ioredis Cluster speaks the same commands as Redis for keys of one slot (every hub key carries `{prefix}`).
+  return cluster as unknown as Redis;
+}
+
+export interface ClusterUrl {
+  nodes: { host: string; port: number }[];
+  username?: string;
+  password?: string;
+  tls?: boolean;
+}
+
+/**
+ * `redis-cluster://[[user]:password@]h1:6379,h2:6379[,…][/]` (or `rediss-cluster://` for TLS) → the seed nodes of a
+ * Redis Cluster; undefined for other URLs. Any reachable seed is enough: the client learns the rest of the cluster
+ * (CLUSTER SLOTS) and follows MOVED/ASK redirections. No database number: a cluster has only db 0.
+ */
+export function parseClusterUrl(url: string): ClusterUrl | undefined {
+  const m = /^(rediss?)-cluster:\/\/(?:([^:@/]*):([^@/]*)@)?([^/?#]+)\/?$/.exec(url);
+  if (!m) return undefined;
+  const nodes = m[4]!.split(',').map((hp) => {
+    const i = hp.lastIndexOf(':');
+    const host = i > 0 ? hp.slice(0, i) : hp;
+    const port = i > 0 ? Number(hp.slice(i + 1)) : 6379;
+    if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`REDIS_URL: "${hp}" is not host:port; write redis-cluster://host1:6379,host2:6379`);
+    return { host: host.replace(/^\[(.*)\]$/, '$1'), port };
+  });
+  return {
+    nodes,
+    ...(m[2] ? { username: decodeURIComponent(m[2]) } : {}),
+    ...(m[3] ? { password: decodeURIComponent(m[3]) } : {}),
+    ...(m[1] === 'rediss' ? { tls: true } : {}),
+  };
 }
 
 /** Wait until the connection is ready, or throw after `timeoutMs`. */

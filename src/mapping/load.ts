@@ -18,6 +18,8 @@ export type MappingValue = z.infer<typeof ValueSchema>;
 
 export const MappingSchema = z
   .object({
+    /** Path or URL of the JSON Schema, for editors; ignored. */
+    $schema: z.string().optional(),
     crm: z.string(),
     /** How phones are written into the CRM. @defaultValue ru-display (`+7 (912) 345-67-89`) */
     phoneFormat: z.enum(['ru-display', 'e164', 'international', 'digits']).default('ru-display'),

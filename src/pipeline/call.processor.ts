@@ -48,6 +48,8 @@ export async function deliverCallEvent(ev: CallEvent, d: DeliverJob, acct: Accou
   const src = ctx.config.sources.get(d.sourceId);
   const mapping = acct.account.mapping;
   const missedInbound = record.direction === 'inbound' && (record.status === 'missed' || record.status === 'busy' || record.state === 'missed');
+  // The ledger counts one missed call per call, on the delivery that found it final (a swept call included).
+  ctx.ledger?.callFinal({ job: d, channel: src?.connector.id, missed: missedInbound, clientPhoneE164: record.direction === 'outbound' ? record.toE164 : record.fromE164 });
   const taskCfg = src?.config.task;
   const minutes = taskCfg?.dueInMinutes ?? 15;
   const journal = createJournal(ctx.redis, ctx.keys.journal(`${d.accountId}:call:${callHash}`), ctx.idempotencyTtlSec);

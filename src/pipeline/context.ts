@@ -5,6 +5,8 @@ import type { RuntimeConfig } from '../config/load.ts';
 import type { Keys } from '../infra/keys.ts';
 import type { Mailer } from '../infra/mailer.ts';
 import type { AccountRuntime } from './crm-runtime.ts';
+import type { LedgerRecorder } from '../ledger/recorder.ts';
+import type { AssignmentService } from '../assignment/service.ts';
 
 /** What the worker processors share. Built once per worker process by src/pipeline/worker.ts. */
 export interface WorkerContext {
@@ -20,6 +22,15 @@ export interface WorkerContext {
   respondQueue?: Queue;
   /** Auto-acknowledgements and admin alerts; absent when `mail:` is not configured. */
   mailer?: Mailer;
+  /** Assignment rules per CRM account that has `crm[].assignment` (src/assignment). */
+  assignment?: Map<string, AssignmentService>;
+  /** Delayed follow-up checks of new leads (reassignment); absent when no account has rules. */
+  reassignQueue?: Queue;
+  /**
+   * The lead ledger (src/ledger): every event, outcome and delivery, written in the background; absent when
+   * `ledger.enabled` is false. Never throws, never makes a delivery wait.
+   */
+  ledger?: LedgerRecorder;
   /** Called for every outcome finished (tests, metrics, demo printing). */
   onDelivered?: (e: { deliveryKey: string; kind: string; accountId?: string; receipt?: unknown; reason?: string }) => void;
 }

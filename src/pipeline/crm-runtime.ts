@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { AccountFacts, CrmIO, CredentialStore, StoredTokens } from '../sdk/crm.ts';
+import type { AccountFacts, CrmIO, CredentialStore, HttpResponse, StoredTokens } from '../sdk/crm.ts';
 import { ConfigError } from '../sdk/errors.ts';
 import type { ResolvedCrmAccount } from '../config/load.ts';
 import { createHttpClient } from '../infra/http.ts';
 import type { Keys } from '../infra/keys.ts';
 import { RedisLimiter, limitSpecFor } from '../infra/limiter.ts';
 import { withRedisLock } from '../infra/lock.ts';
+import { createCoalescer, SlotAwareLimiter, type Coalescer } from './coalesce.ts';
 
 /** Everything the worker holds per CRM account: its IO (client, limiter, tokens), and live facts. */
 export interface AccountRuntime {
@@ -18,6 +19,8 @@ export interface AccountRuntime {
   facts(): Promise<AccountFacts>;
   /** Counters for benchmarks and tests. */
   stats: { requests: number; errors: number; byStatus: Record<string, number> };
+  /** Cross-delivery batching of this account's writes (absent when `crm[].batch` is false). */
+  coalescer?: Coalescer;
 }
 
 export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Redis; keys: Keys; log: Logger; timeoutMs?: number; configFile?: string }): AccountRuntime {
@@ -25,7 +28,8 @@ export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Re
   const connector = o.account.connector;
   const settings = o.account.settings;
   const log = o.log.child({ crm: connector.id, account: id });
-  const limiter = new RedisLimiter(o.redis, o.keys.limiter(id), o.keys.pause(id), limitSpecFor(connector.limits(settings)));
+  const limiter = new SlotAwareLimiter(o.redis, o.keys.limiter(id), o.keys.pause(id), limitSpecFor(connector.limits(settings)));
+  const coalescer = o.account.config.batch === false ? undefined : createCoalescer({ slot: () => limiter.acquire(), log });
   const stats = { requests: 0, errors: 0, byStatus: {} as Record<string, number> };
 
   const credentials: CredentialStore = {
@@ -47,7 +51,8 @@ export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Re
     timeoutMs: o.timeoutMs ?? 10_000,
     limiter,
     authorize: (req) => connector.authorize(io, settings, req),
-    onUnauthorized: () => connector.onUnauthorized(io, settings),
+    // The client may hand over the 401 answer (src/infra/http.ts); connectors read the vendor's code from it.
+    onUnauthorized: (failed?: HttpResponse) => connector.onUnauthorized(io, settings, failed),
     onResponse: ({ status }) => {
       stats.requests++;
       const k = status === undefined ? 'network' : String(status);
@@ -66,6 +71,7 @@ export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Re
         await o.redis.set(o.keys.cache(id, k), v, 'EX', ttl);
       },
     },
+    ...(coalescer ? { coalesce: (lane, spec, item) => coalescer.submit(lane, spec, item) } : {}),
   };
 
   let factsPromise: Promise<AccountFacts> | null = null;
@@ -75,11 +81,15 @@ export function createAccountRuntime(o: { account: ResolvedCrmAccount; redis: Re
     io,
     limiter,
     stats,
+    ...(coalescer ? { coalescer } : {}),
     facts() {
       if (!factsPromise) {
         factsPromise = (async () => {
           const facts = await connector.inspect(io, settings);
-          const targets = (['lead', 'contact'] as const).flatMap((entity) => Object.keys(o.account.mapping[entity].fields).map((target) => ({ entity, target })));
+          // Literal values go along (a directory id such as SOURCE_ID is checked against the live account too).
+          const targets = (['lead', 'contact'] as const).flatMap((entity) =>
+            Object.entries(o.account.mapping[entity].fields).map(([target, v]) => ({ entity, target, ...(typeof v === 'string' || typeof v === 'number' ? { value: String(v) } : {}) })),
+          );
           if (facts.problems.length) {
             throw new ConfigError({ file: o.configFile ?? 'leadgate.yaml', key: `crm[${id}] (${connector.id})`, problem: facts.problems.join('; '), fix: 'see the messages above; then restart' });
           }

@@ -11,6 +11,8 @@ import { DeliverJobSchema, hashKey, type DeliverJob } from './queues.ts';
 import type { WorkerContext } from './context.ts';
 import type { AccountRuntime } from './crm-runtime.ts';
 import { deliverCallEvent } from './call.processor.ts';
+import { scheduleReassign } from './reassign.processor.ts';
+import type { AssignInput } from '../assignment/rules.ts';
 
 /** Delivers one outcome into its CRM account. Errors are classified: retry later, or fail with a readable reason. */
 export async function processDeliver(job: Job, ctx: WorkerContext): Promise<DeliveryReceipt | { skipped: string }> {
@@ -21,7 +23,8 @@ export async function processDeliver(job: Job, ctx: WorkerContext): Promise<Deli
   if (!acct) throw new UnrecoverableError(`CRM account "${d.accountId}" is no longer configured; add it back and replay this job`);
   const log = ctx.log.child({ job: job.id, source: d.sourceId, account: d.accountId, kind: d.outcome.kind });
   try {
-    const receipt = await deliverOutcome(d, acct, ctx);
+    const delivered = await deliverOutcome(d, acct, ctx);
+    const receipt = 'skipped' in delivered ? delivered : await afterAssignment(d, delivered, ctx, log);
     log.info({ receipt }, 'delivered');
     if ('createdLead' in receipt && receipt.createdLead) await acknowledge(d, receipt, ctx);
     ctx.onDelivered?.({ deliveryKey: d.deliveryKey, kind: d.outcome.kind, accountId: d.accountId, receipt });
@@ -48,6 +51,7 @@ async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerCo
     phoneFormat: mapping.phoneFormat,
     noteText: renderLeadNote(lead, mapping.phoneFormat),
     task: taskCfg && taskCfg.enabled === false ? null : { text: taskCfg?.text ?? 'Связаться с клиентом', dueAt: dueAt(d.receivedAt, taskCfg?.dueInMinutes ?? 15), ...(taskCfg?.responsibleUserId ? { responsibleUserId: taskCfg.responsibleUserId } : {}) },
+    ...assignmentHook(d, lead, ctx),
   });
   const deliver = (task: DeliveryTask): Promise<DeliveryReceipt> => acct.account.connector.deliver(acct.io, acct.account.settings, task, journal, facts);
 
@@ -84,6 +88,42 @@ async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerCo
     case 'call':
       return deliverCallEvent(o.call, d, acct, ctx, journal);
   }
+}
+
+/** The pick of one delivery is kept under this key (per account: user ids are the account's). */
+const pickKeyOf = (d: DeliverJob): string => `${d.accountId}:${d.deliveryKey}`;
+
+/**
+ * Assignment rules (crm[].assignment): the connector asks once, after its contact search, who takes a NEW lead.
+ * The pick is journaled in Redis under the delivery key, so a retry gets the same manager and never takes a second
+ * round-robin slot. The rules see the inquiry's receive time, so a retry after hours decides as the first attempt did.
+ */
+function assignmentHook(d: DeliverJob, lead: Lead, ctx: WorkerContext): Pick<Extract<DeliveryTask, { kind: 'lead' }>, 'assignResponsible'> {
+  const assign = ctx.assignment?.get(d.accountId);
+  if (!assign) return {};
+  const input: AssignInput = { channel: lead.source.channel, sourceId: lead.source.sourceId, form: lead.formName, utm: lead.utm, at: new Date(d.receivedAt) };
+  return { assignResponsible: async (found) => (await assign.pickForLead(pickKeyOf(d), input, found))?.user };
+}
+
+/**
+ * After a delivery with assignment rules: a new lead counts for its manager (least-open) and gets its follow-up
+ * check (reassignment); a pick that opened no lead gives its count back. The receipt gains `responsibleUserId`.
+ */
+async function afterAssignment(d: DeliverJob, receipt: DeliveryReceipt, ctx: WorkerContext, log: WorkerContext['log']): Promise<DeliveryReceipt> {
+  const assign = ctx.assignment?.get(d.accountId);
+  if (!assign || (d.outcome.kind !== 'lead' && d.outcome.kind !== 'message')) return receipt;
+  const pick = await assign.state.saved(pickKeyOf(d));
+  if (!pick) return receipt;
+  if (!receipt.createdLead || !receipt.leadId) {
+    await assign.state.release(pickKeyOf(d), pick.user);
+    return receipt;
+  }
+  await assign.state.recordLead(receipt.leadId, pick.user, receipt.taskId);
+  if (receipt.taskId && pick.meta.group) {
+    const at = await scheduleReassign(ctx, assign, { accountId: d.accountId, leadId: receipt.leadId, taskId: receipt.taskId, group: pick.meta.group, user: pick.user, history: [], step: 0 }, new Date());
+    if (at) log.debug({ lead: receipt.leadId, checkAt: at.toISOString() }, 'follow-up check scheduled');
+  }
+  return { ...receipt, responsibleUserId: pick.user };
 }
 
 /** A conversation's first message opens a lead; the thread then points at it. */
@@ -173,7 +213,7 @@ async function acknowledge(d: DeliverJob, receipt: DeliveryReceipt, ctx: WorkerC
 }
 
 /** Maps a failure to what BullMQ should do with the job. Never throws anything that could crash the worker. */
-function toJobError(err: unknown, acct: AccountRuntime, log: WorkerContext['log'], job: Job): Error {
+export function toJobError(err: unknown, acct: AccountRuntime, log: WorkerContext['log'], job: Job): Error {
   if (err instanceof LockTimeoutError || err instanceof LimiterTimeoutError) return err; // plain retry with backoff
   if (err instanceof DelayedError || err instanceof UnrecoverableError) return err;
   const failure: CrmFailure = err instanceof CrmError ? err.failure : err && typeof err === 'object' && 'failure' in err ? (err as CrmError).failure : acct.account.connector.classify(err);

@@ -2,40 +2,103 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { IntakeUnavailableError } from '../sdk/errors.ts';
 import type { Keys } from '../infra/keys.ts';
+import { fixedWindowHit, fixedWindowLua } from '../infra/limiter.ts';
 import { waitReady, withTimeout } from '../infra/redis.ts';
 import type { StoredEvent } from './queues.ts';
 
+/** A per-client, per-source request budget at the gateway, counted in Redis (shared by every gateway process). */
+export interface IntakeBudget {
+  sourceId: string;
+  /** Who is counted within the source: the client IP. */
+  client: string;
+  /** Requests per window; the window is fixed (resets every `windowMs`). */
+  max: number;
+  /** @defaultValue 60 000 */
+  windowMs?: number;
+}
+
+/** The client spent its budget: answer 429 with Retry-After. */
+export class RateLimitedError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super(`rate limit exceeded, retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+    this.name = 'RateLimitedError';
+  }
+}
+
 export interface IntakeStore {
-  /** Durably stores the event once. Resolves only when Redis has it; throws IntakeUnavailableError otherwise. */
-  put(ev: StoredEvent): Promise<'accepted' | 'duplicate'>;
+  /**
+   * Durably stores the event once. Resolves only when Redis has it; throws IntakeUnavailableError otherwise, and
+   * RateLimitedError (nothing stored) when `budget` is given and spent.
+   */
+  put(ev: StoredEvent, budget?: IntakeBudget): Promise<'accepted' | 'duplicate'>;
+  /** Counts a request that stores nothing (rejected, handshake) against the budget: 0 = within it, else ms to wait. */
+  charge?(budget: IntakeBudget): Promise<number>;
   ping(): Promise<boolean>;
 }
 
 /**
- * Order matters: the job is added first (BullMQ jobId = the event key, so concurrent duplicates collapse),
- * and only then is the idempotency key written. A crash between the two means a redelivery is enqueued
- * again, which the worker's step journal turns into a no-op; the reverse order could lose an event.
+ * One round trip before the add: the request counter and the duplicate check. An event is a duplicate when its
+ * idempotency marker exists (written by the intake worker, kept `idempotencyTtlDays`) or its intake job still
+ * exists (waiting, active, failed, or completed within the queue's retention). The marker is written by the worker,
+ * not here, because the job itself answers for the event until the worker has seen it: from then on the marker
+ * does, and the job is removed only after that. KEYS: marker, job hash, counter. ARGV: max, window ms.
  */
-export function createIntakeStore(o: { queue: Queue; redis: Redis; keys: Keys; ttlSec: number; timeoutMs: number }): IntakeStore {
+const CHECK_SCRIPT = `${fixedWindowLua(3, 1)}
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
+return 0`;
+
+type CheckingRedis = Redis & { leadgateIntakeCheck(marker: string, job: string, counter: string, max: string, windowMs: string): Promise<number> };
+
+/** `<prefix>:rl:hooks:<source>:<client>`: in the prefix's hash slot, like every key the hub owns. */
+const counterKey = (keys: Keys, b: IntakeBudget): string => `${keys.prefix}:rl:hooks:${b.sourceId}:${b.client}`;
+
+/** The intake job's id for an event: BullMQ collapses concurrent adds of the same id into one job. */
+export const intakeJobId = (ev: Pick<StoredEvent, 'sourceId' | 'eventHash'>): string => `${ev.sourceId}.${ev.eventHash}`;
+
+/**
+ * Per event: the check script (limit + duplicate) then `queue.add` with the event's job id — two round trips. A
+ * crash after the add leaves a job that the worker marks; a concurrent duplicate that passed the check together
+ * with the first collapses into the same job id. The reverse order (marker before the job) could lose an event.
+ */
+export function createIntakeStore(o: {
+  queue: Queue;
+  redis: Redis;
+  keys: Keys;
+  /** The idempotency window. Not used here since the worker writes the marker (with the same setting); kept for callers. */
+  ttlSec: number;
+  timeoutMs: number;
+}): IntakeStore {
+  const redis = o.redis as CheckingRedis;
+  // defineCommand: EVALSHA with a fallback to EVAL after a script flush or failover (and per node on Cluster).
+  if (typeof redis.leadgateIntakeCheck !== 'function') redis.defineCommand('leadgateIntakeCheck', { numberOfKeys: 3, lua: CHECK_SCRIPT });
+  const noLimit = `${o.keys.prefix}:rl:none`;
+
+  /** `> 0`: ms until the budget resets (nothing stored). */
+  async function store(ev: StoredEvent, budget: IntakeBudget | undefined): Promise<'accepted' | 'duplicate' | number> {
+    // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
+    if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
+    const jobId = intakeJobId(ev);
+    const check = Number(await redis.leadgateIntakeCheck(o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), budget ? counterKey(o.keys, budget) : noLimit, budget ? String(budget.max) : '0', String(budget?.windowMs ?? 60_000)));
+    if (check < 0) return -check;
+    if (check === 1) return 'duplicate';
+    await o.queue.add('event', ev, { jobId });
+    return 'accepted';
+  }
+
   return {
-    async put(ev) {
-      const idemKey = o.keys.idem(ev.sourceId, ev.eventHash);
+    async put(ev, budget) {
+      let result: Awaited<ReturnType<typeof store>>;
       try {
-        return await withTimeout(
-          (async () => {
-            // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
-            if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
-            if ((await o.redis.exists(idemKey)) === 1) return 'duplicate' as const;
-            await o.queue.add('event', ev, { jobId: `${ev.sourceId}.${ev.eventHash}` });
-            await o.redis.set(idemKey, Date.now().toString(), 'EX', o.ttlSec);
-            return 'accepted' as const;
-          })(),
-          o.timeoutMs,
-          'enqueue',
-        );
+        result = await withTimeout(store(ev, budget), o.timeoutMs, 'enqueue');
       } catch (err) {
         throw new IntakeUnavailableError((err as Error).message);
       }
+      if (typeof result === 'number') throw new RateLimitedError(result);
+      return result;
+    },
+    async charge(budget) {
+      if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
+      return withTimeout(fixedWindowHit(o.redis, counterKey(o.keys, budget), budget.max, budget.windowMs ?? 60_000), o.timeoutMs, 'rate limit');
     },
     async ping() {
       try {
@@ -45,4 +108,12 @@ export function createIntakeStore(o: { queue: Queue; redis: Redis; keys: Keys; t
       }
     },
   };
+}
+
+/**
+ * Written by the intake worker when it first sees an event (src/pipeline/intake.processor.ts): from then on the
+ * marker, not the job, tells the gateway that a redelivery is a duplicate, for the whole idempotency window.
+ */
+export async function markSeen(redis: Redis, keys: Keys, ev: Pick<StoredEvent, 'sourceId' | 'eventHash'>, ttlSec: number): Promise<void> {
+  await redis.set(keys.idem(ev.sourceId, ev.eventHash), Date.now().toString(), 'EX', ttlSec);
 }

@@ -7,6 +7,7 @@ import type { RuntimeConfig } from '../config/load.ts';
 import { fromStoredRaw, StoredEventSchema, type DeliverJob, type StoredEvent } from './queues.ts';
 import type { WorkerContext } from './context.ts';
 import { enqueueRespond } from './respond.ts';
+import { markSeen } from './enqueue.ts';
 import { fileLink } from '../infra/file-links.ts';
 
 /** Pure part of intake: stored raw event → validated outcomes. Shared with `leadgate normalise`. */
@@ -26,15 +27,22 @@ export async function processIntake(job: Job, ctx: WorkerContext): Promise<{ out
   const parsed = StoredEventSchema.safeParse(job.data);
   if (!parsed.success) throw new UnrecoverableError(`stored event is malformed: ${parsed.error.issues[0]?.message}`);
   const ev = parsed.data;
+  // From now on this marker, not the job, answers the gateway's duplicate check (the job may be removed after 24 h).
+  await markSeen(ctx.redis, ctx.keys, ev, ctx.idempotencyTtlSec);
   const src = ctx.config.sources.get(ev.sourceId);
   if (!src) throw new UnrecoverableError(`source "${ev.sourceId}" is no longer configured; add it back and replay this job`);
   let outcomes: Outcome[];
   try {
     outcomes = withFileLinks(await normaliseStored(ev, src, ctx.config), src, ctx.config.raw.gateway.publicUrl);
   } catch (err) {
-    if (err instanceof InputError) throw new UnrecoverableError(`cannot normalise: ${err.message}`);
+    if (err instanceof InputError) {
+      ctx.ledger?.rejected({ ev, channel: src.connector.id, reason: err.message });
+      throw new UnrecoverableError(`cannot normalise: ${err.message}`);
+    }
     throw err;
   }
+  // Recorded before the fan-out: a delivery finishing first is merged into the same rows (src/ledger/repository.ts).
+  ctx.ledger?.intake({ ev, channel: src.connector.id, outcomes, accountId: src.crmAccountId });
   const log = ctx.log.child({ source: ev.sourceId, event: ev.eventHash, job: job.id });
   let ignored = 0;
   for (const [i, outcome] of outcomes.entries()) {

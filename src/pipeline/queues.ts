@@ -6,6 +6,8 @@ import type { RawEvent } from '../sdk/channel.ts';
 /** Queue names. Both live under the hash-tagged prefix, so Redis Cluster keeps each queue in one slot. */
 export const QUEUE_INTAKE = 'intake';
 export const QUEUE_DELIVER = 'deliver';
+/** Delayed checks of new leads' follow-up tasks (src/pipeline/reassign.processor.ts). */
+export const QUEUE_REASSIGN = 'reassign';
 
 /** A raw event as stored durably by the gateway: exact bytes (base64), so a fixed normaliser can replay it. */
 export const StoredEventSchema = z.object({
@@ -35,17 +37,25 @@ export const DeliverJobSchema = z.object({
 });
 export type DeliverJob = z.infer<typeof DeliverJobSchema>;
 
-/** Headers never stored with the event: they authenticate the sender and are useless after the gateway. */
-const DROP_HEADERS = new Set(['authorization', 'cookie', 'x-leadgate-secret', 'x-telegram-bot-api-secret-token', 'x-leadgate-signature', 'signature']);
+/**
+ * Headers never stored with the event: the first ones authenticate the sender and are useless after the gateway;
+ * the rest describe the hop, not the event (every stored byte is written per event and kept for days).
+ */
+const DROP_HEADERS = new Set([
+  'authorization', 'cookie', 'x-leadgate-secret', 'x-telegram-bot-api-secret-token', 'x-leadgate-signature', 'signature',
+  'host', 'connection', 'content-length', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'expect', 'accept-encoding', 'proxy-connection',
+]);
 
 export function toStoredRaw(e: RawEvent): StoredEvent['raw'] {
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(e.headers)) if (!DROP_HEADERS.has(k)) headers[k] = v;
+  for (const k in e.headers) if (!DROP_HEADERS.has(k)) headers[k] = e.headers[k]!;
+  const query: Record<string, string> = {};
+  for (const k in e.query) if (k !== 'secret') query[k] = e.query[k]!;
   return {
     method: e.method,
     subPath: e.subPath,
     headers,
-    query: Object.fromEntries(Object.entries(e.query).filter(([k]) => k !== 'secret')),
+    query,
     bodyB64: e.body.toString('base64'),
     receivedAt: e.receivedAt.toISOString(),
     ...(e.ip ? { ip: e.ip } : {}),

@@ -15,6 +15,10 @@ import { createRecordings } from './recordings.ts';
 import { createMailer, type Mailer } from '../infra/mailer.ts';
 import { processRespond, QUEUE_RESPOND } from './respond.ts';
 import { startPollRunner, type PollRunner } from './poll-runner.ts';
+import { ledgerRecorderFor } from '../ledger/from-config.ts';
+import type { LedgerRecorder } from '../ledger/recorder.ts';
+import { setupAssignment } from '../assignment/wire.ts';
+import { processReassign, QUEUE_REASSIGN } from './reassign.processor.ts';
 
 /**
  * BullMQ fails a job that stalled more than `maxStalledCount` times (default 1): with workers killed twice
@@ -50,6 +54,8 @@ export async function startWorkers(o: {
   metrics?: Metrics;
   /** Start the pollers of poll sources (IMAP) in this process, each under a Redis lease. @defaultValue true */
   pollers?: boolean;
+  /** The lead ledger's recorder; `false` → none. @defaultValue the one `ledger:` in the config describes */
+  ledger?: LedgerRecorder | false;
 }): Promise<RunningWorkers> {
   const cfg = o.config.raw;
   const keys = makeKeys(cfg.redisPrefix);
@@ -97,6 +103,15 @@ export async function startWorkers(o: {
     ...(mailer ? { mailer } : {}),
     ...(onDelivered ? { onDelivered } : {}),
   };
+  // The lead ledger: written in the background, its failures logged and counted, never a delivery's.
+  const ledger = o.ledger === false ? undefined : (o.ledger ?? ledgerRecorderFor({ config: o.config, env, log: o.log, ...(o.metrics ? { onError: (op: string) => o.metrics!.ledgerError(op) } : {}) }));
+  if (ledger) ctx.ledger = ledger;
+  // Assignment rules (crm[].assignment): users checked against the CRM; reassignment checks on their own queue.
+  const assignment = await setupAssignment({ config: o.config, accounts, redis, prefix: cfg.redisPrefix, ttlSec: ctx.idempotencyTtlSec, log: o.log });
+  const reassignQueue = assignment ? new Queue(QUEUE_REASSIGN, { connection: conn, prefix: cfg.redisPrefix, defaultJobOptions: { attempts: cfg.worker.attempts, backoff: { type: 'leadgate' }, removeOnComplete: { age: 24 * 3600, count: 50_000 }, removeOnFail: false } }) : undefined;
+  reassignQueue?.on('error', (err) => o.log.debug({ err: err.message }, 'reassign queue: Redis error'));
+  if (assignment) ctx.assignment = assignment;
+  if (reassignQueue) ctx.reassignQueue = reassignQueue;
   // Start-up check: a mapping that does not fit the live account stops the worker with the fix.
   for (const acct of accounts.values()) {
     try {
@@ -109,10 +124,14 @@ export async function startWorkers(o: {
   }
   const settings = { backoffStrategy: (attemptsMade: number, _type?: string, err?: Error) => backoffMs(attemptsMade, err, cfg.worker.maxBackoffMs) };
   const concurrency = o.concurrency ?? cfg.worker.concurrency;
+  // Batching accounts need several deliveries active at once to fill a request (see crm[].batch).
+  const batching = cfg.crm.some((a) => a.batch !== false);
+  const deliverConcurrency = cfg.worker.deliverConcurrency ?? o.concurrency ?? (batching ? Math.max(concurrency, 32) : concurrency);
   const guard = (name: string, fn: (job: Job) => Promise<unknown>) => async (job: Job) => {
     try {
       const result = await fn(job);
       if (name === QUEUE_DELIVER && o.metrics) observeDelivered(o.metrics, job, result);
+      if (name === QUEUE_DELIVER && ledger) recordDelivery(ledger, o.config, job, { result });
       return result;
     } catch (err) {
       o.log.warn({ queue: name, job: job.id, attempt: job.attemptsMade + 1, err: (err as Error).message }, 'job failed');
@@ -120,11 +139,14 @@ export async function startWorkers(o: {
     }
   };
   const intakeWorker = new Worker(QUEUE_INTAKE, guard('intake', (job) => processIntake(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
-  const deliverWorker = new Worker(QUEUE_DELIVER, guard('deliver', (job) => processDeliver(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
+  const deliverWorker = new Worker(QUEUE_DELIVER, guard('deliver', (job) => processDeliver(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency: deliverConcurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED });
   const respondWorker = respondQueue
     ? new Worker(QUEUE_RESPOND, guard('respond', (job) => processRespond(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs })
     : undefined;
-  const workers = [intakeWorker, deliverWorker, ...(respondWorker ? [respondWorker] : [])];
+  const reassignWorker = reassignQueue
+    ? new Worker(QUEUE_REASSIGN, guard('reassign', (job) => processReassign(job, ctx)), { connection: createRedis(o.redisUrl, 'worker'), prefix: cfg.redisPrefix, concurrency, settings, lockDuration: cfg.worker.lockDurationMs, stalledInterval: cfg.worker.stalledIntervalMs, maxStalledCount: MAX_STALLED })
+    : undefined;
+  const workers = [intakeWorker, deliverWorker, ...(respondWorker ? [respondWorker] : []), ...(reassignWorker ? [reassignWorker] : [])];
   for (const w of workers) w.on('error', (err) => o.log.error({ err: err.message }, 'worker error'));
   if (o.metrics) {
     const m = o.metrics;
@@ -132,6 +154,8 @@ export async function startWorkers(o: {
     m.trackAccounts(() => [...accounts.values()].map((a) => ({ id: a.id, crm: a.account.connector.id, stats: a.stats })));
     m.trackQueues({ connection: conn, prefix: cfg.redisPrefix, names: [QUEUE_INTAKE, QUEUE_DELIVER] });
   }
+  // A delivery that failed for good goes into the ledger with its reason.
+  if (ledger) deliverWorker.on('failed', (job, err) => job?.finishedOn && recordDelivery(ledger, o.config, job, { failed: err.message }));
   // A delivery that failed for good (finishedOn is set only then, not on a retry) is worth a mail to the admin.
   deliverWorker.on('failed', (job, err) => {
     if (!job?.finishedOn || !mailer) return;
@@ -153,7 +177,9 @@ export async function startWorkers(o: {
       await Promise.allSettled(workers.map((w) => w.close()));
       await deliverQueue.close().catch(() => undefined);
       await respondQueue?.close().catch(() => undefined);
+      await reassignQueue?.close().catch(() => undefined);
       mailer?.close();
+      await ledger?.close();
       redis.disconnect();
       conn.disconnect();
     },
@@ -167,6 +193,15 @@ export const intakeJobOptions = (attempts: number) => ({
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
   removeOnFail: false,
 });
+
+/** A finished delivery job (in the CRM, skipped, or failed for good) into the lead ledger. */
+function recordDelivery(ledger: LedgerRecorder, config: RuntimeConfig, job: Job, r: { result: unknown } | { failed: string }): void {
+  const d = DeliverJobSchema.safeParse(job.data);
+  if (!d.success) return;
+  const channel = config.sources.get(d.data.sourceId)?.connector.id;
+  if ('failed' in r) ledger.failed({ job: d.data, channel, reason: r.failed });
+  else ledger.delivered({ job: d.data, channel, result: r.result });
+}
 
 /** Delivery latency for metrics: from the gateway's receive time to now, for outcomes that reached the CRM. */
 function observeDelivered(m: Metrics, job: Job, result: unknown): void {

@@ -4,7 +4,8 @@ import { ConfigError } from '../sdk/errors.ts';
 import type { RuntimeConfig } from '../config/load.ts';
 import type { AppDeps } from '../app.ts';
 import type { Keys } from '../infra/keys.ts';
-import { createCallerCache, createCallerLookup, type CallerLookupService } from '../domain/caller-cache.ts';
+import { createCallerCache, createCallerLookup, routingAnswer, type CallerLookupService } from '../domain/caller-cache.ts';
+import { gatewayAssignment } from '../assignment/wire.ts';
 import { createAccountRuntime, type AccountRuntime } from '../pipeline/crm-runtime.ts';
 import { createRecordings } from '../pipeline/recordings.ts';
 import { sleep } from '../infra/limiter.ts';
@@ -27,6 +28,8 @@ export function createGatewayTelephony(o: { config: RuntimeConfig; redis: Redis;
   const accounts = new Map<string, AccountRuntime>();
   for (const [id, account] of o.config.crm) accounts.set(id, createAccountRuntime({ account, redis: o.redis, keys: o.keys, log: o.log, configFile: o.config.file }));
 
+  // Assignment rules: who an unknown caller would get (preview), and CRM webhooks about done tasks / closed leads.
+  const assignment = gatewayAssignment({ config: o.config, accounts, redis: o.redis, prefix: o.keys.prefix, ttlSec: Math.round(o.config.raw.idempotencyTtlDays * 86_400), log: o.log });
   const cache = createCallerCache({ redis: o.redis, key: (a, k) => o.keys.cache(a, k), ttlSec: t.lookup.cacheTtlSec, negativeTtlSec: t.lookup.negativeTtlSec });
   const lookupService = createCallerLookup({
     cache,
@@ -37,6 +40,7 @@ export function createGatewayTelephony(o: { config: RuntimeConfig; redis: Redis;
       return askOnceMore(acct, () => c.lookupPhone!(acct.io, acct.account.settings, phone));
     },
     extensions: (accountId) => o.config.crm.get(accountId)?.config.extensions ?? {},
+    ...assignment.lookup,
   });
 
   const eventAccounts = new Map<string, CrmEventsAccount>();
@@ -61,8 +65,8 @@ export function createGatewayTelephony(o: { config: RuntimeConfig; redis: Redis;
       timeoutMs: t.lookup.timeoutMs,
     },
     // Routing replies have their own deadline (the connector's); this bound only stops a hung CRM call.
-    lookupCaller: async (accountId, phone) => (await lookupService.lookup(accountId, phone, t.lookup.timeoutMs)).info,
-    crmEvents: { cache, accounts: eventAccounts, defaultRegion: o.config.defaultRegion },
+    lookupCaller: async (accountId, phone) => routingAnswer(await lookupService.lookup(accountId, phone, t.lookup.timeoutMs)),
+    crmEvents: { cache, accounts: eventAccounts, defaultRegion: o.config.defaultRegion, ...assignment.crmEvents },
     recordings: { recordings: createRecordings({ config: o.config, env: o.env }), timeoutMs: t.recordings.timeoutMs },
   };
 }

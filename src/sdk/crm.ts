@@ -73,6 +73,42 @@ export interface CrmIO {
   now(): Date;
   /** A small Redis-backed key/value cache for this account (field catalogues, user maps). */
   cache: { get(key: string): Promise<string | null>; set(key: string, value: string, ttlSec: number): Promise<void> };
+  /**
+   * Cross-delivery batching (absent → every write is its own request; use `coalesced()`, which falls back).
+   * Concurrent deliveries to this account hand one item each to `lane`; once the account's shared rate-limit slot
+   * is free, everything pending (up to `spec.maxWeight`) goes out in ONE request and each caller gets its own
+   * outcome. A lone item goes at once. Items live in memory only while their deliveries wait for them: a crash
+   * loses nothing, the journal's `recover` finds a write a crashed batch made.
+   */
+  coalesce?<I, R>(lane: string, spec: BatchLane<I, R>, item: I): Promise<R>;
+}
+
+/** One item's answer inside a batch: its own result, or its own error (it fails that delivery only). */
+export type BatchItemOutcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/**
+ * How a vendor's batch endpoint is called. `send` must depend on the account only (never on one delivery): the
+ * lane keeps the first spec it is given.
+ */
+export interface BatchLane<I, R> {
+  /** Most weight one request may carry (amoCRM `/leads/complex`: 50 items; Bitrix24 `batch`: 50 commands). */
+  maxWeight: number;
+  /** Weight of one item (Bitrix24: its command count). @defaultValue 1 */
+  weight?(item: I): number;
+  /**
+   * Sends the items in ONE request (the rate-limit slot is already taken for it) and answers one outcome per item,
+   * in order. Throwing fails every item with that error (429, 5xx, timeout: each delivery retries on its own).
+   */
+  send(items: I[]): Promise<BatchItemOutcome<R>[]>;
+}
+
+/** `io.coalesce` when the account batches, else the item alone through the same `send`. */
+export async function coalesced<I, R>(io: Pick<CrmIO, 'coalesce'>, lane: string, spec: BatchLane<I, R>, item: I): Promise<R> {
+  if (io.coalesce) return io.coalesce(lane, spec, item);
+  const [out] = await spec.send([item]);
+  if (!out) throw new Error(`batch lane ${lane}: no outcome for the item`);
+  if (!out.ok) throw out.error;
+  return out.value;
 }
 
 /**
@@ -182,6 +218,8 @@ export interface DeliveryReceipt {
   noteId?: string;
   taskId?: string;
   url?: string;
+  /** The manager the assignment rules gave a new lead (absent without rules, or when the CRM default applied). */
+  responsibleUserId?: string;
 }
 
 export interface CallerInfo {
@@ -191,6 +229,11 @@ export interface CallerInfo {
   responsibleUserId?: string;
   responsibleName?: string;
   openLeadId?: string;
+  /**
+   * No contact has this number (`contactId` is ''): `responsibleUserId` is the manager the assignment rules would
+   * give a new lead now (a preview, src/assignment), for PBX routing of unknown callers.
+   */
+  unknownCaller?: true;
 }
 
 export interface CrmConnector<Settings = unknown> {
@@ -206,15 +249,46 @@ export interface CrmConnector<Settings = unknown> {
   classify(err: unknown): CrmFailure;
   /** Adds auth to a request (and refreshes tokens through io.credentials when needed). */
   authorize(io: CrmIO, s: Settings, req: HttpRequest): Promise<HttpRequest>;
-  /** Called once after a 401: refresh the token (under the lock) or throw a config CrmError. */
-  onUnauthorized(io: CrmIO, s: Settings): Promise<void>;
+  /**
+   * Called once after a 401: refresh the token (under the lock) or throw a config CrmError. `failed` is the 401
+   * answer when the HTTP client passes it (a vendor code such as Bitrix24 `METHOD_CONFIRM_WAITING` is no token problem).
+   */
+  onUnauthorized(io: CrmIO, s: Settings, failed?: HttpResponse): Promise<void>;
   /** Start-up: check credentials and load the live field catalogue, pipelines, sources. */
   inspect(io: CrmIO, s: Settings): Promise<AccountFacts>;
-  /** Resolve field targets of a mapping against the catalogue; returns problems naming the fix. */
-  checkMapping(facts: AccountFacts, fields: { entity: 'lead' | 'contact'; target: string }[]): string[];
+  /**
+   * Resolve field targets of a mapping against the catalogue; returns problems naming the fix. `value` is the
+   * mapping's literal value when it has one (not `from`/`env`), so a directory id that does not exist (Bitrix24
+   * `SOURCE_ID`, an enum item) stops start-up too.
+   */
+  checkMapping(facts: AccountFacts, fields: { entity: 'lead' | 'contact'; target: string; value?: string }[]): string[];
   deliver(io: CrmIO, s: Settings, task: DeliveryTask, journal: StepJournal, facts: AccountFacts): Promise<DeliveryReceipt>;
   /** Caller-ID lookup by phone. */
   lookupPhone?(io: CrmIO, s: Settings, phoneE164: string): Promise<CallerInfo | null>;
+  /** Assignment rules: the account's users (checked at start-up; inactive = blocked, never assigned). */
+  listUsers?(io: CrmIO, s: Settings): Promise<CrmUser[]>;
+  /** Reassignment: is the follow-up task still open (polled at the deadline when no webhook said it was done)? */
+  taskState?(io: CrmIO, s: Settings, taskId: string): Promise<'open' | 'done' | 'missing'>;
+  /**
+   * Reassignment: the lead (and its follow-up task) move to `toUserId`, with a note on the lead. Each write runs
+   * in `journal` so a retry never writes the note twice.
+   */
+  reassign?(io: CrmIO, s: Settings, r: ReassignRequest, journal: StepJournal): Promise<void>;
+}
+
+export interface CrmUser {
+  id: string;
+  name: string;
+  active: boolean;
+}
+
+export interface ReassignRequest {
+  /** As the receipt gave it (`123`, Bitrix24 `D_123` for a deal). */
+  leadId: string;
+  taskId?: string;
+  fromUserId?: string;
+  toUserId: string;
+  note: string;
 }
 
 export function defineCrm<Settings>(c: CrmConnector<Settings>): CrmConnector<Settings> {

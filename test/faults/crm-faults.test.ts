@@ -23,22 +23,25 @@ describe('fault: CRM answering 429/5xx, timing out, resetting; a long outage', (
     await emu?.close();
   });
 
-  async function setup(): Promise<void> {
+  /** `batch: false`: one request per write (the flaky run aims its faults at individual lead/note/task writes). */
+  async function setup(o: { batch?: boolean } = {}): Promise<void> {
     emu = await startAmoEmulator();
     proxy = await startTcpFaultProxy({ targetPort: Number(new URL(emu.url).port) });
     // Hub → proxy → emulator. Short CRM timeout and backoff cap: the same code paths, in seconds instead of minutes.
-    h = await startHarness({ config: faultConfig({ crmUrl: proxy.url, crmTimeoutMs: 1_500, maxBackoffMs: 2_000 }), env: { [TOKEN_ENV]: emu.token } });
+    const config = faultConfig({ crmUrl: proxy.url, crmTimeoutMs: 1_500, maxBackoffMs: 2_000 });
+    if (o.batch === false) config.crm = (config.crm as Record<string, unknown>[]).map((a) => ({ ...a, batch: false }));
+    h = await startHarness({ config, env: { [TOKEN_ENV]: emu.token } });
     watch = new QueueWatch(h.redisUrl, h.prefix);
   }
 
   it('flaky CRM: 429, 5xx, hangs, resets, lost answers of done writes → each lead once', async () => {
-    await setup();
+    await setup({ batch: false });
     const LEADS = 20;
     const wanted = ids('cf', LEADS);
     const sent = await send({ ids: wanted, baseUrl: () => h.gateway.url, concurrency: 4 });
     expect(sent.acked.size).toBe(LEADS);
     const LEAD_WRITE = /^POST \/api\/v4\/leads\/(unsorted|complex)/;
-    const NOTE_WRITE = /^POST \/api\/v4\/leads\/\d+\/notes/;
+    const NOTE_WRITE = /^POST \/api\/v4\/leads\/(\d+\/)?notes/; // batched notes go to /leads/notes
     const TASK_WRITE = /^POST \/api\/v4\/tasks/;
     const schedule: (() => void)[] = [
       () => emu.faults.rateLimitNext(3),
@@ -79,6 +82,50 @@ describe('fault: CRM answering 429/5xx, timing out, resetting; a long outage', (
       },
     });
     expect(proxy.stats.applied.filter((a) => a.fault.endsWith('response')).length).toBeGreaterThanOrEqual(8); // lost answers really hit writes
+    expect(failed).toEqual([]);
+    expect(t.missing).toEqual([]);
+    expect(t.duplicated).toEqual([]);
+    expect(t.strayLeads).toBe(0);
+    expect(t.once).toHaveLength(LEADS);
+    expect(emu.stats.limitExceeded).toBe(false);
+  });
+
+  it('batched writes (crm[].batch): answers of shared requests lost after amoCRM did them → each lead once', async () => {
+    await setup();
+    const LEADS = 24;
+    const wanted = ids('bw', LEADS);
+    const sending = send({ ids: wanted, baseUrl: () => h.gateway.url, concurrency: 8 });
+    const schedule: (() => void)[] = [
+      () => proxy.faultNext(2, 'drop-response', /^POST \/api\/v4\/leads\/unsorted\/forms/),
+      () => proxy.faultNext(1, 'reset-after-response', /^POST \/api\/v4\/leads\/notes/),
+      () => proxy.faultNext(1, 'drop-response', /^POST \/api\/v4\/tasks/),
+    ];
+    for (const inject of schedule) {
+      inject();
+      for (let i = 0; i < 100 && proxy.pending() > 0; i++) await sleep(100);
+    }
+    const sent = await sending;
+    expect(sent.acked.size).toBe(LEADS);
+    const final = await watch.drained(150_000);
+    const failed = await watch.failedReasons();
+    const t = tally(emu, wanted);
+    const writes = emu.stats.requests.filter((r) => r.method === 'POST' && r.items !== undefined);
+    report('batched writes losing their answers', {
+      sent: LEADS,
+      send: sent,
+      tally: t,
+      emu,
+      figures: {
+        'lost answers': countBy(proxy.stats.applied.map((a) => `${a.fault} ${a.request.replace(/\d+/g, 'N')}`)),
+        'write requests': writes.length,
+        'items per write (max)': Math.max(0, ...writes.map((r) => r.items ?? 0)),
+        'max req/window': `${emu.stats.maxPerWindow} (limit 7)`,
+        'failed jobs': failed.length,
+        final,
+      },
+    });
+    expect(proxy.stats.applied.filter((a) => a.fault.endsWith('response')).length).toBe(4);
+    expect(writes.some((r) => (r.items ?? 0) > 1)).toBe(true); // the writes really were shared
     expect(failed).toEqual([]);
     expect(t.missing).toEqual([]);
     expect(t.duplicated).toEqual([]);

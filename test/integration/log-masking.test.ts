@@ -15,6 +15,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startAmoEmulator, type RunningAmoEmulator } from '../emulators/amocrm/start.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
+import { tempLedger } from '../support/ledger-file.ts';
 
 const TOKEN_ENV = 'LOGSCAN_AMO_TOKEN';
 const SECRET = 'logscan-secret-9f8e7d6c5b';
@@ -41,6 +42,7 @@ describe('log scan of an end-to-end run', () => {
         file: '(log scan)',
         value: {
           redisPrefix: prefix,
+          ledger: tempLedger(),
           worker: { maxBackoffMs: 300 },
           crm: [{ id: 'amo', connector: 'amocrm', mapping: resolve('mappings/amocrm.yaml'), settings: { baseUrl: emu.url, auth: 'long-lived', tokenEnv: TOKEN_ENV } }],
           sources: [

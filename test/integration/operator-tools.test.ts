@@ -17,6 +17,7 @@ import { judgeRedis, printFindings, runDoctor } from '../../src/cli/doctor.comma
 import { startAmoEmulator, type RunningAmoEmulator } from '../emulators/amocrm/start.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { PrivateRedis } from '../support/redis-server.ts';
+import { tempLedger } from '../support/ledger-file.ts';
 
 const TOKEN_ENV = 'OPS_AMO_TOKEN';
 const ADMIN = { LEADGATE_ADMIN_USER: 'ops', LEADGATE_ADMIN_PASSWORD: 'a-long-admin-password' };
@@ -28,6 +29,7 @@ function configFor(prefix: string, crmUrl?: string, env: Record<string, string> 
       file: '(ops test)',
       value: {
         redisPrefix: prefix,
+        ledger: tempLedger(),
         crm: crmUrl ? [{ id: 'amo', connector: 'amocrm', mapping: resolve('mappings/amocrm.yaml'), settings: { baseUrl: crmUrl, auth: 'long-lived', tokenEnv: TOKEN_ENV } }] : [],
         sources: [{ id: 'site', connector: 'form', name: 'Сайт' }],
       },

@@ -7,7 +7,9 @@ import { startGateway, type RunningGateway } from '../../src/runtime/gateway.ts'
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/worker.ts';
 import { QUEUE_DELIVER, QUEUE_INTAKE } from '../../src/pipeline/queues.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from './redis.ts';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 export interface HarnessOptions {
   /** The config as it would be written in leadgate.yaml (redisPrefix is set for you). */
@@ -28,6 +30,8 @@ export interface Harness {
   workers: RunningWorkers | null;
   redis: Redis;
   delivered: { deliveryKey: string; kind: string; receipt?: unknown; reason?: string }[];
+  /** Waits for the lead ledger's writes in flight (they run in the background). */
+  flushLedger(): Promise<void>;
   post(path: string, body: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; body: string; headers: Headers }>;
   /** Resolves when both queues have nothing waiting, delayed or active (or throws after timeoutMs). */
   drain(timeoutMs?: number): Promise<void>;
@@ -40,7 +44,10 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
   const redisUrl = o.redisUrl ?? TEST_REDIS_URL;
   const env = { ...process.env, ...(o.env ?? {}) };
   for (const [k, v] of Object.entries(o.env ?? {})) process.env[k] = v;
-  const config = resolveConfig({ file: '(test config)', value: { ...o.config, redisPrefix: prefix }, lineOf: () => undefined }, registry, env, resolve('.'));
+  // The lead ledger: a SQLite file of this harness's own unless the test configures one (`ledger:`).
+  const ledgerDir = o.config.ledger === undefined ? mkdtempSync(join(tmpdir(), 'lg-harness-ledger-')) : undefined;
+  const ledger = ledgerDir ? { ledger: { file: join(ledgerDir, 'ledger.sqlite') } } : {};
+  const config = resolveConfig({ file: '(test config)', value: { ...o.config, ...ledger, redisPrefix: prefix }, lineOf: () => undefined }, registry, env, resolve('.'));
   const log = pino({ level: o.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent' });
   const delivered: Harness['delivered'] = [];
   const workers = o.workers === false ? null : await startWorkers({ config, redisUrl, log, env, ...(o.workerConcurrency ? { concurrency: o.workerConcurrency } : {}), onDelivered: (e) => delivered.push(e) });
@@ -66,6 +73,9 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     workers,
     redis,
     delivered,
+    async flushLedger() {
+      await workers?.ctx.ledger?.flush();
+    },
     async post(path, body, headers = {}) {
       const res = await fetch(`${gateway.url}${path}`, { method: "POST", body: typeof body === "string" ? body : new Uint8Array(body), headers });
       return { status: res.status, body: await res.text(), headers: res.headers };
@@ -94,6 +104,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
       queueConn.disconnect();
       redis.disconnect();
       await cleanupPrefix(prefix, redisUrl);
+      if (ledgerDir) rmSync(ledgerDir, { recursive: true, force: true });
     },
   };
 }

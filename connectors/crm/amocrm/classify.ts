@@ -102,6 +102,30 @@ export function validationError(err: unknown, items: readonly Record<string, unk
   return f ? new CrmError(f) : undefined;
 }
 
+/**
+ * A 400 on a batch write, split per item: each item's own validation failure, undefined for an item nothing was
+ * said about. amoCRM refuses the whole array for one bad item (sheet §3). Undefined when the answer names no item.
+ */
+export function validationPerItem(err: unknown, items: readonly Record<string, unknown>[]): (CrmFailure | undefined)[] | undefined {
+  if (!(err instanceof HttpError) || err.status !== 400 || !isRecord(err.data)) return undefined;
+  const groups = err.data['validation-errors'];
+  if (!Array.isArray(groups)) return undefined;
+  const out: (CrmFailure | undefined)[] = items.map(() => undefined);
+  let named = false;
+  for (const g of groups) {
+    if (!isRecord(g)) continue;
+    const rid = typeof g.request_id === 'string' || typeof g.request_id === 'number' ? String(g.request_id) : '';
+    const item = /^\d+$/.test(rid) ? items[Number(rid)] : undefined;
+    if (!item) continue;
+    const f = validationFromBody({ 'validation-errors': [{ ...g, request_id: '0' }] }, [item]);
+    if (f) {
+      out[Number(rid)] = f;
+      named = true;
+    }
+  }
+  return named ? out : undefined;
+}
+
 interface Issue {
   item: number;
   code: string;

@@ -4,8 +4,8 @@
  * (empty list, search miss) becomes an empty result. Batch endpoints take a JSON array even for one item.
  */
 import { z } from 'zod';
-import { HttpError, type CrmIO, type HttpRequest } from '#sdk';
-import { validationError } from './classify.ts';
+import { coalesced, CrmError, HttpError, type BatchItemOutcome, type BatchLane, type CrmIO, type HttpRequest } from '#sdk';
+import { validationError, validationPerItem } from './classify.ts';
 import { DEFAULTS, type AmoSettings } from './settings.ts';
 
 const Id = z.number().int();
@@ -60,6 +60,7 @@ const UnsortedItemSchema = z.object({
   pipeline_id: Id.nullish(),
   created_at: z.number().nullish(),
   metadata: z.record(z.string(), z.unknown()).nullish(),
+  request_id: z.union([z.string(), z.number()]).nullish(),
   _embedded: z.object({ leads: z.array(IdRef).nullish(), contacts: z.array(IdRef).nullish() }).nullish(),
 });
 export type AmoUnsortedItem = z.infer<typeof UnsortedItemSchema>;
@@ -197,6 +198,58 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     return out;
   };
 
+  /**
+   * One array endpoint as a batch lane: concurrent deliveries' items go out in one request (`io.coalesce`), each
+   * with `request_id` = its index, and each answer row is matched back by it. A 400 naming some items fails those
+   * deliveries only; amoCRM refused the whole array (sheet §3), so the others retry, their journal's `recover`
+   * first checking that nothing was written after all.
+   */
+  const arrayLane = <R>(url: string, maxWeight: number, answer: (data: unknown) => { ids: string[]; value: R }[]): BatchLane<Record<string, unknown>, R> => ({
+    maxWeight,
+    async send(items) {
+      const body = items.map((it, i) => ({ ...it, request_id: String(i) }));
+      let data: unknown;
+      try {
+        data = await call({ method: 'POST', url, data: body });
+      } catch (err) {
+        const perItem = body.length > 1 ? validationPerItem(err, body) : undefined;
+        if (!perItem) throw validationError(err, body) ?? err;
+        return perItem.map((f): BatchItemOutcome<R> =>
+          f ? { ok: false, error: new CrmError(f) } : { ok: false, error: new CrmError({ kind: 'retry', afterMs: 1_000, cause: `POST ${url}: amoCRM refused the whole batch because of another lead in it; sending this one again` }) },
+        );
+      }
+      const rows = answer(data);
+      // request_id echoed (every endpoint we use does); positional only when the vendor echoed none at all.
+      const positional = rows.every((r) => r.ids.length === 0) && rows.length === items.length;
+      return items.map((_, i): BatchItemOutcome<R> => {
+        const row = positional ? rows[i] : rows.find((r) => r.ids.includes(String(i)));
+        return row ? { ok: true, value: row.value } : { ok: false, error: new AmoResponseError(`POST ${url}`, `no answer for request_id ${i}`) };
+      });
+    },
+  });
+  const rid = (v: string | number | null | undefined): string[] => (v === null || v === undefined ? [] : [String(v)]);
+  const IdRow = z.object({ id: Id, request_id: z.union([z.string(), z.number()]).nullish() });
+  /** `/leads/complex` ≤ 50 (sheet §5.2); other array writes ≤ 250, recommended ≤ 50 (sheet §2). */
+  const MAX_ITEMS = 50;
+  const unsortedLane = (category: 'forms' | 'sip') =>
+    arrayLane(`/api/v4/leads/unsorted/${category}`, MAX_ITEMS, (data) =>
+      embedded(data, 'unsorted', UnsortedItemSchema, `POST /api/v4/leads/unsorted/${category}`).items.map((u) => ({
+        ids: rid(u.request_id),
+        value: { uid: u.uid, leadId: u._embedded?.leads?.[0]?.id, contactId: u._embedded?.contacts?.[0]?.id },
+      })),
+    );
+  // Unlike the HAL endpoints, /leads/complex answers a bare array; a row merged by duplicate control lists every request it took.
+  const complexLane = arrayLane('/api/v4/leads/complex', MAX_ITEMS, (data) =>
+    parse(z.array(z.object({ id: Id, contact_id: Id.nullish(), merged: z.boolean().nullish(), request_id: z.array(z.union([z.string(), z.number()])).nullish() })), data, 'POST /api/v4/leads/complex').map((row) => ({
+      ids: (row.request_id ?? []).map(String),
+      value: { leadId: row.id, contactId: row.contact_id ?? undefined, merged: row.merged === true },
+    })),
+  );
+  const notesLane = (entity: NoteEntity) =>
+    arrayLane(`/api/v4/${entity}/notes`, MAX_ITEMS, (data) => embedded(data, 'notes', IdRow, `POST /api/v4/${entity}/notes`).items.map((n) => ({ ids: rid(n.request_id), value: n.id })));
+  const tasksLane = arrayLane('/api/v4/tasks', MAX_ITEMS, (data) => embedded(data, 'tasks', IdRow, 'POST /api/v4/tasks').items.map((t) => ({ ids: rid(t.request_id), value: t.id })));
+  const lane = (name: string) => `amocrm:${s.baseUrl}:${name}`;
+
   return {
     async account() {
       return parse(AccountSchema, await call({ method: 'GET', url: '/api/v4/account', params: { with: 'task_types' } }), 'GET /api/v4/account');
@@ -240,12 +293,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
     async patchContact(id, body) {
       await write('PATCH', `/api/v4/contacts/${id}`, body, [body]);
     },
-    async addUnsorted(category, item) {
-      const data = await write('POST', `/api/v4/leads/unsorted/${category}`, [item], [item]);
-      const u = embedded(data, 'unsorted', UnsortedItemSchema, `POST /api/v4/leads/unsorted/${category}`).items[0];
-      if (!u) throw new AmoResponseError(`POST /api/v4/leads/unsorted/${category}`, 'no item in _embedded.unsorted');
-      return { uid: u.uid, leadId: u._embedded?.leads?.[0]?.id, contactId: u._embedded?.contacts?.[0]?.id };
-    },
+    addUnsorted: (category, item) => coalesced(io, lane(`unsorted/${category}`), unsortedLane(category), item),
     async listUnsorted(category, page, pipelineId) {
       const params: Record<string, string | number> = { 'filter[category][0]': category, 'order[created_at]': 'desc', page, limit: 50 };
       if (pipelineId !== undefined) params['filter[pipeline_id]'] = pipelineId;
@@ -253,31 +301,15 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       if (!data) return [];
       return embedded(data, 'unsorted', UnsortedItemSchema, 'GET /api/v4/leads/unsorted').items;
     },
-    async addComplex(item) {
-      const data = await write('POST', '/api/v4/leads/complex', [item], [item]);
-      // Unlike the HAL endpoints, /leads/complex answers a bare array (sheet §5.2).
-      const rows = parse(z.array(z.object({ id: Id, contact_id: Id.nullish(), merged: z.boolean().nullish() })), data, 'POST /api/v4/leads/complex');
-      const row = rows[0];
-      if (!row) throw new AmoResponseError('POST /api/v4/leads/complex', 'empty array');
-      return { leadId: row.id, contactId: row.contact_id ?? undefined, merged: row.merged === true };
-    },
-    async addNote(entity, entityId, note) {
-      const data = await write('POST', `/api/v4/${entity}/${entityId}/notes`, [note], [note]);
-      const n = embedded(data, 'notes', z.object({ id: Id }), `POST /api/v4/${entity}/{id}/notes`).items[0];
-      if (!n) throw new AmoResponseError(`POST /api/v4/${entity}/{id}/notes`, 'no note in _embedded.notes');
-      return n.id;
-    },
+    addComplex: (item) => coalesced(io, lane('complex'), complexLane, item),
+    // `POST /api/v4/{entity}/notes` with `entity_id` per item (sheet §8): notes of different cards share a request.
+    addNote: (entity, entityId, note) => coalesced(io, lane(`notes/${entity}`), notesLane(entity), { ...note, entity_id: entityId }),
     async notes(entity, entityId, noteTypes, page) {
       const data = await getOne(`/api/v4/${entity}/${entityId}/notes`, { ...arrayParam('filter[note_type]', noteTypes), page, limit: 250 });
       if (!data) return [];
       return embedded(data, 'notes', NoteSchema, `GET /api/v4/${entity}/{id}/notes`).items;
     },
-    async addTask(task) {
-      const data = await write('POST', '/api/v4/tasks', [task], [task]);
-      const t = embedded(data, 'tasks', z.object({ id: Id }), 'POST /api/v4/tasks').items[0];
-      if (!t) throw new AmoResponseError('POST /api/v4/tasks', 'no task in _embedded.tasks');
-      return t.id;
-    },
+    addTask: (task) => coalesced(io, lane('tasks'), tasksLane, task),
     async tasks(entityType, entityId, taskTypeId) {
       const params: Record<string, string | number> = { 'filter[entity_type]': entityType, 'filter[entity_id][0]': entityId, limit: 250 };
       if (taskTypeId !== undefined) params['filter[task_type][0]'] = taskTypeId;

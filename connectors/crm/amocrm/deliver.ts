@@ -58,7 +58,14 @@ async function deliverLead(ctx: StepCtx, task: LeadTask): Promise<DeliveryReceip
   let createdLead = false;
   let contactId = found?.contactId;
   if (!target) {
-    const made = await createLead(ctx, task, found);
+    // Assignment rules pick the new lead's manager from what the search found; journaled, so a retry keeps the pick.
+    let assigned: string | undefined;
+    if (task.assignResponsible && !task.responsibleUserId) {
+      const assign = task.assignResponsible;
+      const seen = found?.responsibleUserId !== undefined ? { contactResponsibleId: String(found.responsibleUserId) } : {};
+      assigned = (await ctx.journal.step('assign', async () => ({ userId: (await assign(seen)) ?? null }))).userId ?? undefined;
+    }
+    const made = await createLead(ctx, task, found, assigned);
     target = { leadId: made.leadId, ...(made.responsibleUserId !== undefined ? { responsibleUserId: made.responsibleUserId } : {}) };
     createdLead = made.merged !== true;
     contactId = made.contactId ?? contactId;

@@ -9,6 +9,7 @@ import { classifyAmo } from './classify.ts';
 import { authorize, onUnauthorized } from './auth.ts';
 import { checkMapping, inspectAccount } from './fields.ts';
 import { deliver, lookupPhone } from './deliver.ts';
+import { amoAssignment } from './steps/reassign.ts';
 
 export const amocrm = defineCrm<AmoSettings>({
   id: 'amocrm',
@@ -24,6 +25,7 @@ export const amocrm = defineCrm<AmoSettings>({
   checkMapping,
   deliver,
   lookupPhone,
+  ...amoAssignment,
 });
 
 export { exchangeAuthCode, oauthCommandExchange } from './auth.ts';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CrmError, HttpError, type CrmIO, type HttpRequest, type StoredTokens } from '#sdk';
+import { CrmError, HttpError, type CrmIO, type HttpRequest, type HttpResponse, type StoredTokens } from '#sdk';
 import { DEFAULTS, envValue, parseWebhookUrl, type BitrixSettings } from './settings.ts';
 
 export interface Endpoint {
@@ -64,7 +64,14 @@ export async function authorize(io: CrmIO, s: BitrixSettings, req: HttpRequest):
  * expired. For OAuth the client that sent the request knows which token failed and refreshes (see `send` in
  * client.ts), so this only signals.
  */
-export async function onUnauthorized(_io: CrmIO, s: BitrixSettings): Promise<void> {
+export async function onUnauthorized(_io: CrmIO, s: BitrixSettings, failed?: HttpResponse): Promise<void> {
+  const body = failed && isObject(failed.data) ? failed.data : {};
+  const code = typeof body.error === 'string' ? body.error : undefined;
+  // Not a credential problem (sheet §1.5): the method waits for an admin's approval; a refresh would not help.
+  if (code === 'METHOD_CONFIRM_WAITING' || code === 'METHOD_CONFIRM_DENIED') {
+    const detail = typeof body.error_description === 'string' && body.error_description ? ` (${body.error_description})` : '';
+    throw new CrmError({ kind: 'config', cause: `Bitrix24 answered 401 ${code}${detail}`, fix: 'a Bitrix24 admin must approve this method for the app or webhook (Applications → the app → approve methods), then replay the failed deliveries' });
+  }
   if (s.auth === 'webhook') {
     const name = s.webhookUrlEnv ?? 'webhookUrlEnv';
     throw new CrmError({ kind: 'config', cause: `Bitrix24 refused the inbound webhook in ${name} (401 NO_AUTH_FOUND: deleted, expired, or its secret changed when an admin edited it)`, fix: webhookHowTo(name) });

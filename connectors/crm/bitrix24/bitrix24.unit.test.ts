@@ -139,6 +139,17 @@ describe('bitrix24 classify (nock)', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  it('onUnauthorized reads the 401 answer: a method awaiting an admin\'s approval is no token problem', async () => {
+    const oauth = BitrixSettingsSchema.parse({ auth: 'oauth', portalUrl: PORTAL, clientId: 'local.1', clientSecretEnv: 'B24_UNIT_SECRET', initialRefreshTokenEnv: 'B24_UNIT_REFRESH' });
+    const waiting = { status: 401, headers: {}, data: { error: 'METHOD_CONFIRM_WAITING', error_description: 'Waiting for confirmation' } };
+    const err = await onUnauthorized(memoryIo(), oauth, waiting).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CrmError);
+    expect((err as CrmError).failure).toMatchObject({ kind: 'config', cause: expect.stringContaining('METHOD_CONFIRM_WAITING'), fix: expect.stringContaining('approve') });
+    // Without such a code an OAuth 401 still asks the caller to refresh (it is not a CrmError).
+    const plain = await onUnauthorized(memoryIo(), oauth, { status: 401, headers: {}, data: { error: 'expired_token' } }).catch((e: unknown) => e);
+    expect(plain).not.toBeInstanceOf(CrmError);
+  });
+
   it('401 expired_token (after the refresh did not help) → config: reinstall', async () => {
     api().post(`${HOOK_PATH}crm.lead.add`).reply(401, { error: 'expired_token', error_description: 'The access token provided has expired.' });
     const f = await failureOf(client().call('crm.lead.add', {}));

@@ -6,7 +6,7 @@
  * for the admin to configure.
  */
 import qs from 'qs';
-import { CrmError, HttpError, type CrmIO } from '#sdk';
+import { coalesced, CrmError, HttpError, type BatchLane, type CrmIO } from '#sdk';
 import { accessToken, endpoint, refreshAfterReject, reinstallHowTo, UnauthorizedSignal, type Endpoint } from './auth.ts';
 import { DEFAULTS, type BitrixSettings } from './settings.ts';
 
@@ -145,13 +145,30 @@ export function createBitrixClient(io: CrmIO, s: BitrixSettings): BitrixClient {
     return out;
   }
 
+  /**
+   * Batches of concurrent deliveries share one `batch` request (`io.coalesce`): each delivery's command keys get a
+   * prefix of their own and its `$result[...]` references follow them, so its commands still build on one another;
+   * the answer is split back by prefix. Several deliveries run without `halt` (one's failure must not stop the
+   * others), so a delivery's later commands may run after its earlier one failed: callers read every key.
+   */
+  const batchLane: BatchLane<Group, BatchOutcome> = {
+    maxWeight: MAX_BATCH,
+    weight: (g) => g.entries.length,
+    async send(groups) {
+      if (groups.length === 1) return [{ ok: true, value: await batchOnce(groups[0]!.entries, groups[0]!.halt) }];
+      const entries = groups.flatMap((g, gi) => prefixGroup(g.entries, `d${gi}_`));
+      const all = await batchOnce(entries, false);
+      return groups.map((_, gi) => ({ ok: true as const, value: ownPart(all, `d${gi}_`) }));
+    },
+  };
+
   return {
     endpoint: () => endpoint(s),
     call: (method, params = {}) => send(method, params),
     async batch(cmds, opts = {}) {
       const entries = Object.entries(cmds);
       const halt = opts.halt ?? false;
-      if (entries.length <= MAX_BATCH) return batchOnce(entries, halt);
+      if (entries.length <= MAX_BATCH) return coalesced(io, 'bitrix24:batch', batchLane, { entries, halt });
       // `$result` references only reach within one request, and `halt` cannot stop the next request.
       if (halt) throw new RangeError(`batch with halt takes at most ${MAX_BATCH} commands, got ${entries.length}`);
       const out: BatchOutcome = { results: {}, errors: {}, totals: {} };
@@ -164,6 +181,31 @@ export function createBitrixClient(io: CrmIO, s: BitrixSettings): BitrixClient {
       return out;
     },
   };
+}
+
+interface Group {
+  entries: [string, BatchCommand][];
+  halt: boolean;
+}
+
+const REFERENCE_KEY = /\$(result(?:_error|_total|_next|_time)?)\[([^\]]*)\]/g;
+
+/** One delivery's commands under a key prefix, its `$result[key]` references pointing at the prefixed keys. */
+export function prefixGroup(entries: [string, BatchCommand][], prefix: string): [string, BatchCommand][] {
+  const own = new Set(entries.map(([k]) => k));
+  const rewrite = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(REFERENCE_KEY, (m, name: string, key: string) => (own.has(key) ? `$${name}[${prefix}${key}]` : m));
+    if (Array.isArray(v)) return v.map(rewrite);
+    if (isRecord(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rewrite(x)]));
+    return v;
+  };
+  return entries.map(([k, c]) => [`${prefix}${k}`, { method: c.method, ...(c.params ? { params: rewrite(c.params) as Params } : {}) }]);
+}
+
+/** The part of a shared batch's answer that belongs to one prefix, keys as that delivery named them. */
+export function ownPart(all: BatchOutcome, prefix: string): BatchOutcome {
+  const strip = <T>(rec: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(rec).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return { results: strip(all.results), errors: strip(all.errors), totals: strip(all.totals) };
 }
 
 function commands(entries: [string, BatchCommand][], key: string): BatchCommand | undefined {

@@ -217,7 +217,7 @@ function describe(e: BitrixApiError): string {
  * Mapping targets against the live catalogue. In simple mode the mapping's `lead` fields go to the deal, so
  * they are checked against the deal's fields (custom field codes differ between leads and deals).
  */
-export function checkMapping(facts: AccountFacts, targets: { entity: 'lead' | 'contact'; target: string }[]): string[] {
+export function checkMapping(facts: AccountFacts, targets: { entity: 'lead' | 'contact'; target: string; value?: string }[]): string[] {
   const parsed = BitrixMetaSchema.safeParse(facts.meta.bitrix24);
   if (!parsed.success) return []; // inspect already reported why the portal could not be read
   const meta = parsed.data;
@@ -230,8 +230,20 @@ export function checkMapping(facts: AccountFacts, targets: { entity: 'lead' | 'c
       problems.push(`${where}: set by the connector itself (phones, e-mails, bindings, idempotency marks); remove it from the mapping`);
       continue;
     }
+    if (t.target === 'SOURCE_ID' && t.value !== undefined) {
+      // The directory is the portal's live one; an unknown id would be stored silently or refused per lead.
+      if (!meta.sourceIds.includes(t.value)) problems.push(`${where}: "${t.value}" is not a source (SOURCE_ID) on the portal; valid: ${meta.sourceIds.join(', ') || '(none)'}. Fix: use one of them, or add it in Bitrix24 (CRM → Settings → CRM directories → Sources)`);
+      continue;
+    }
     const known = facts.fields.filter((f) => f.entity === entity);
-    if (known.some((f) => f.key === t.target)) continue;
+    const field = known.find((f) => f.key === t.target);
+    if (field) {
+      const items = field.enums;
+      if (t.value !== undefined && items?.length && !items.some((e) => e.id === t.value || e.value.toLowerCase() === t.value!.toLowerCase())) {
+        problems.push(`${where}: "${t.value}" is not an item of this list field; valid: ${items.map((e) => `${e.id} (${e.value})`).join(', ')}`);
+      }
+      continue;
+    }
     problems.push(`${where}: unknown Bitrix24 ${entity} field${entity !== t.entity ? ' (simple CRM mode writes lead fields into the deal)' : ''}; known: ${closest(t.target, known.map((f) => f.key)).join(', ')}`);
   }
   for (const [entity, list] of [['lead', meta.required[meta.mode === 'simple' ? 'deal' : 'lead'] ?? []], ['contact', meta.required.contact ?? []]] as const) {

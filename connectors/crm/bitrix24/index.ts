@@ -11,6 +11,7 @@ import { deliver } from './deliver.ts';
 import { checkMapping, inspect } from './fields.ts';
 import { BitrixSettingsSchema, type BitrixSettings } from './settings.ts';
 import { lookupCaller } from './steps/lookup.ts';
+import { bitrixAssignment } from './steps/reassign.ts';
 
 export const bitrix24Crm = defineCrm<BitrixSettings>({
   id: 'bitrix24',
@@ -35,4 +36,5 @@ export const bitrix24Crm = defineCrm<BitrixSettings>({
   checkMapping,
   deliver,
   lookupPhone: (io, s, phoneE164) => lookupCaller(createBitrixClient(io, s), phoneE164),
+  ...bitrixAssignment,
 });

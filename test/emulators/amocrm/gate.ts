@@ -133,6 +133,7 @@ export function installGate(app: FastifyInstance, deps: GateDeps): void {
       status: reply.statusCode,
       at: arrivedAt.get(req) ?? opts.clock(),
       requestId: req.id,
+      ...(Array.isArray(req.body) ? { items: req.body.length } : {}),
       ...(fault ? { fault } : {}),
     });
   });

@@ -13,6 +13,8 @@ export interface RequestLogEntry {
   /** Unix ms on the emulator clock at arrival. */
   at: number;
   requestId: string;
+  /** Items of an array (batch) body: how many entities one write carried. */
+  items?: number;
   /** Set when an injected fault produced the outcome. */
   fault?: 'status' | 'rate-limit' | 'timeout' | 'reset';
 }

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import type { RunningAmoEmulator } from '../../emulators/amocrm/start.ts';
 import { QUEUE_DELIVER, QUEUE_INTAKE } from '../../../src/pipeline/queues.ts';
+import { tempLedger } from '../../support/ledger-file.ts';
 
 export const TOKEN_ENV = 'FAULT_AMO_TOKEN';
 export const MAPPING_FILE = resolve('mappings/amocrm.yaml');
@@ -21,6 +22,8 @@ export function faultConfig(o: { prefix?: string; crmUrl: string; port?: number;
   return {
     ...(o.prefix ? { redisPrefix: o.prefix } : {}),
     gateway: { host: '127.0.0.1', port: o.port ?? 0 },
+    // One ledger file per run, shared by its processes (as on one real box), never the working copy's.
+    ledger: tempLedger(),
     // Compressed time: a killed worker's job is taken over after ~8 s + the 2 s stalled check instead of 30 + 30 s.
     worker: { concurrency: o.concurrency ?? 4, attempts: o.attempts ?? 200, maxBackoffMs: o.maxBackoffMs ?? 2_000, lockDurationMs: 8_000, stalledIntervalMs: 2_000 },
     crm: [

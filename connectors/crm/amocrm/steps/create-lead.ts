@@ -45,10 +45,11 @@ export function placementPipeline(ctx: Pick<StepCtx, 'meta' | 's'>, placement: L
   return { pipeline: p, incoming: true };
 }
 
-export async function createLead(ctx: StepCtx, task: LeadTask, found: FoundContact | null): Promise<CreatedLead> {
+/** `assigned`: the manager assignment rules picked (used when the task fixes none; else the account default). */
+export async function createLead(ctx: StepCtx, task: LeadTask, found: FoundContact | null, assigned?: string): Promise<CreatedLead> {
   const { pipeline, incoming } = placementPipeline(ctx, task.placement);
   const lead = task.lead;
-  const responsible = task.responsibleUserId ?? ctx.s.responsibleUserId;
+  const responsible = task.responsibleUserId ?? assigned ?? ctx.s.responsibleUserId;
   const leadBody: Record<string, unknown> = {
     name: lead.title,
     ...(lead.order?.amount !== undefined ? { price: Math.round(lead.order.amount) } : {}),

@@ -7,9 +7,9 @@
  *   — repeat inquiry with an open lead/deal and repeatPolicy note-on-open-lead —
  *   comment, todo   on the open record (recover: list its comments / to-dos since the attempt)
  *   — otherwise —
- *   create          new contact: ONE batch request, halt on error: contact → lead/deal → comment → to-do, bound
- *                   by `$result[…]` (recover: contact and lead/deal by ORIGIN_ID, then the to-do; the batch runs
- *                   in order, so a to-do found means the comment ran too)
+ *   create          new contact: ONE batch request: contact → lead/deal → comment → to-do, bound by `$result[…]`,
+ *                   halting on error when alone; shared with other deliveries' commands (client.ts batch lane) it
+ *                   runs without halt (recover: contact and lead/deal by ORIGIN_ID, then the to-do and the comment)
  *   lead | deal     known contact, or a batch that stopped before it (recover: by ORIGIN_ID)
  *   comment, todo   when not already done by the batch
  *
@@ -65,7 +65,7 @@ export async function deliverLead(ctx: Ctx, task: LeadTask, journal: StepJournal
   if (match.contact) await addMissingComms(ctx, journal, match.contact, task);
   const contactId = match.contact?.id;
   const companyId = match.contact?.companyId ?? match.companyId;
-  const assignedById = task.responsibleUserId ?? match.contact?.assignedById ?? ctx.s.responsibleUserId;
+  let assignedById = task.responsibleUserId ?? match.contact?.assignedById ?? ctx.s.responsibleUserId;
 
   if (task.repeatPolicy === 'note-on-open-lead' && match.open) {
     const owner = { entity: match.open.entity, id: match.open.id };
@@ -74,6 +74,13 @@ export async function deliverLead(ctx: Ctx, task: LeadTask, journal: StepJournal
     return { ...(contactId ? { contactId } : {}), leadId: refString(owner), createdLead: false, noteId, ...(taskId ? { taskId } : {}), url: recordUrl(ctx, owner) };
   }
 
+  // Assignment rules pick the new record's manager from what the lookup found; journaled, so a retry keeps the pick.
+  if (task.assignResponsible && !task.responsibleUserId) {
+    const assign = task.assignResponsible;
+    const found = { ...(match.contact?.assignedById ? { contactResponsibleId: match.contact.assignedById } : {}), ...(match.open?.assignedById ? { openLeadResponsibleId: match.open.assignedById } : {}) };
+    const picked = await journal.step('assign', async () => ({ userId: (await assign(found)) ?? null }));
+    if (picked.userId) assignedById = picked.userId;
+  }
   const entity: 'lead' | 'deal' = ctx.meta.mode === 'simple' ? 'deal' : 'lead';
   const place = entity === 'deal' ? dealPlacement(ctx, task) : undefined;
   if (entity === 'lead' && task.placement.kind === 'pipeline') ctx.io.log.debug({ pipeline: task.placement.pipeline }, 'classic mode: leads have no pipelines; the source pipeline is ignored');
@@ -106,10 +113,13 @@ export async function deliverLead(ctx: Ctx, task: LeadTask, journal: StepJournal
         if (rId) out.recordId = rId;
         if (nId) out.noteId = nId;
         if (tId) out.todoId = tId;
-        const err = Object.values(res.errors)[0];
         // Nothing created: fail the step (nothing to save); a retry sends the batch again.
-        if (!out.contactId) throw err ?? new CrmError({ kind: 'retry', afterMs: 10_000, cause: 'batch crm.contact.add answered without an id' });
-        // Something created: save what exists, then report the failure; the retry finishes with single steps.
+        if (!out.contactId && !out.recordId) throw Object.values(res.errors)[0] ?? new CrmError({ kind: 'retry', afterMs: 10_000, cause: 'batch crm.contact.add answered without an id' });
+        // Shared with other deliveries the batch runs without halt: the lead/deal may exist although the contact
+        // failed. The inquiry is in the CRM (the record carries the phone and e-mail itself); say so, go on.
+        if (!out.contactId && res.errors.c) ctx.io.log.warn({ recordId: out.recordId, err: res.errors.c.message }, 'Bitrix24 refused the contact of a batched delivery; the lead/deal was created without it');
+        // Something else failed: save what exists, then report the failure; the retry finishes with single steps.
+        const err = Object.entries(res.errors).find(([k]) => k !== 'c')?.[1];
         if (err) failure = err;
         return out;
       },
@@ -152,12 +162,14 @@ async function recoverCreate(ctx: Ctx, entity: 'lead' | 'deal', originId: string
   if (recordId) {
     if (task.task) {
       const todoId = await findTodo(ctx, entity, recordId, task.task.text, since);
-      // Commands run in order with halt: a to-do means the comment before it was written as well.
-      if (todoId) Object.assign(out, { todoId, todoDone: true, noteDone: true });
+      // A batch shared with other deliveries runs without halt: a to-do found says nothing about the comment.
+      if (todoId) Object.assign(out, { todoId, todoDone: true });
     }
     if (!out.noteDone) {
       const noteId = await findComment(ctx, { entity, id: recordId }, task.noteText, since);
       if (noteId && noteId !== 'unknown') Object.assign(out, { noteId, noteDone: true });
+      // The portal cannot list comments: a to-do found means the comment before it most likely ran as well.
+      else if (noteId === 'unknown' && out.todoDone) out.noteDone = true;
     }
   }
   ctx.io.log.info({ recovered: out }, 'batch answer was lost; found what it created by ORIGIN_ID');

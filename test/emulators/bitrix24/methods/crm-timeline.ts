@@ -35,7 +35,7 @@ function requireParam(params: Params, name: string): unknown {
   return v;
 }
 
-function presentActivity(a: Activity): Record<string, unknown> {
+export function presentActivity(a: Activity): Record<string, unknown> {
   return {
     ID: String(a.ID),
     OWNER_TYPE_ID: String(a.OWNER_TYPE_ID),

@@ -4,6 +4,7 @@ import { crmDirectoryMethods } from './crm-directory.ts';
 import { crmDuplicateMethods } from './crm-duplicate.ts';
 import { crmItemMethods } from './crm-items.ts';
 import { crmTimelineMethods } from './crm-timeline.ts';
+import { crmActivityUpdateMethods } from './crm-activity-update.ts';
 import type { MethodDef, MethodTable } from './method.ts';
 import { taskMethods } from './tasks.ts';
 import { telephonyMethods } from './telephony.ts';
@@ -14,6 +15,7 @@ const tables: MethodTable[] = [
   crmItemMethods,
   crmDuplicateMethods,
   crmTimelineMethods,
+  crmActivityUpdateMethods,
   taskMethods,
   telephonyMethods,
   userMethods,
