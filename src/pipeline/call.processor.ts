@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CallEvent } from '../sdk/lead.ts';
-import { HttpError, type CallRecord, type DeliveryReceipt, type StepJournal } from '../sdk/crm.ts';
+import { HttpError, type CallRecord, type DeliveryReceipt, type DeliveryTask, type StepJournal } from '../sdk/crm.ts';
 import type { RecordingLocation } from '../sdk/channel.ts';
 import { mergeCall, isFinal, type MergedCallRecord } from '../domain/call-merge.ts';
 import { applyMapping } from '../mapping/apply.ts';
@@ -13,6 +13,8 @@ import type { WorkerContext } from './context.ts';
 import type { AccountRuntime } from './crm-runtime.ts';
 import { createRecordings, type Recordings } from './recordings.ts';
 import { openCallMember, openCallsKey } from './call-sweeper.ts';
+import { scheduleReassign } from './reassign.processor.ts';
+import type { AssignInput } from '../assignment/rules.ts';
 
 /**
  * Merges one call event into the call's record (Redis, under a lock) and writes the call to the CRM once it
@@ -70,17 +72,58 @@ export async function deliverCallEvent(ev: CallEvent, d: DeliverJob, acct: Accou
         phoneFormat: mapping.phoneFormat,
         fields: applyMapping(mapping, callAsLead(linked.record), ctx.env),
         sourceName: src?.ref.name ?? 'Звонок',
+        ...callAssignmentHook(d, callHash, linked.record, ctx),
       },
       journal,
       facts,
     ),
     { ttlMs: 120_000, waitMs: 30_000 },
-  );
+  ).then((r) => afterCallAssignment(d, callHash, r, ctx, log));
 
   if (callbackTask && record.fromE164) await rememberMissedCall(ctx, d.accountId, record.fromE164, { missedCallKey: callKey, dueAt: callbackTask.dueAt, ...pick(receipt) });
   if (record.direction === 'outbound' && record.toE164 && talked(record)) await noteCallBack(ctx, acct, d.accountId, record, log);
   if (linked.retryInMs !== undefined) await scheduleRecordingCheck(ctx, d, callHash, linked.retryInMs);
   return receipt;
+}
+
+/** The pick of one call is kept under this key: every event and retry of the call gets the same manager. */
+const callPickKey = (d: DeliverJob, callHash: string): string => `${d.accountId}:call:${callHash}`;
+
+/**
+ * Assignment rules for a call (crm[].assignment): the connector asks once, after its contact search, who takes the
+ * unknown caller's new lead and the call-back task (sticky first: a known contact's manager). The rules see the
+ * channel, the source and the called line (`line`, else the inbound call's `to`), at the time the call began.
+ */
+function callAssignmentHook(d: DeliverJob, callHash: string, r: CallRecord, ctx: WorkerContext): Pick<Extract<DeliveryTask, { kind: 'call' }>, 'assignResponsible'> {
+  const assign = ctx.assignment?.get(d.accountId);
+  if (!assign) return {};
+  const line = r.line ?? (r.direction === 'outbound' ? undefined : (r.toE164 ?? r.to));
+  const input: AssignInput = { channel: r.source.channel, sourceId: r.source.sourceId, line, at: new Date(r.startedAt ?? r.endedAt ?? d.receivedAt) };
+  return { assignResponsible: async (found) => (await assign.pickForLead(callPickKey(d, callHash), input, found))?.user };
+}
+
+/**
+ * After a call delivery whose connector asked the rules: a new lead counts for its manager (least-open) and gets its
+ * follow-up check (reassignment) once; a pick that opened no lead (a known contact's call-back task) gives its count
+ * back. Later deliveries of the same call (the recording) find the lead recorded and change nothing.
+ */
+async function afterCallAssignment(d: DeliverJob, callHash: string, receipt: DeliveryReceipt, ctx: WorkerContext, log: Logger): Promise<DeliveryReceipt> {
+  const assign = ctx.assignment?.get(d.accountId);
+  if (!assign) return receipt;
+  const key = callPickKey(d, callHash);
+  const pick = await assign.state.saved(key);
+  if (!pick) return receipt;
+  const known = receipt.leadId ? await assign.state.lead(receipt.leadId) : undefined;
+  if (receipt.createdLead && receipt.leadId && !known) {
+    await assign.state.recordLead(receipt.leadId, pick.user, receipt.taskId);
+    if (receipt.taskId && pick.meta.group) {
+      const at = await scheduleReassign(ctx, assign, { accountId: d.accountId, leadId: receipt.leadId, taskId: receipt.taskId, group: pick.meta.group, user: pick.user, history: [], step: 0 }, new Date());
+      if (at) log.debug({ lead: receipt.leadId, checkAt: at.toISOString() }, 'call-back check scheduled');
+    }
+  } else if (!known) {
+    await assign.state.release(key, pick.user);
+  }
+  return { ...receipt, responsibleUserId: pick.user };
 }
 
 /** Lets a mapping's `from:` paths (source.name, contact.phone…) apply to an unknown caller's new lead. */

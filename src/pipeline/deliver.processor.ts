@@ -77,7 +77,8 @@ async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerCo
           m.threadKey,
           async (threadLeadId) => {
             if (threadLeadId) {
-              return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments });
+              // A phone/e-mail shared later in the conversation (Telegram contact button, a mail signature) joins the contact.
+              return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments, addToContact: { phoneFormat: mapping.phoneFormat } });
             }
             return deliver(leadTask(await withAttribution(leadFromFollowUp(m), ctx)));
           },

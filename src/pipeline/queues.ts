@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { OutcomeSchema } from '../sdk/lead.ts';
 import type { RawEvent } from '../sdk/channel.ts';
@@ -76,7 +76,8 @@ export function fromStoredRaw(r: StoredEvent['raw']): RawEvent {
 
 /** Short stable hash for keys: event ids can be long or contain `:`. */
 export function hashKey(s: string): string {
-  return createHash('sha256').update(s).digest('base64url').slice(0, 22);
+  // One-shot crypto.hash where Node has it (≥ 20.12): this runs for every request at the gateway.
+  return (typeof crypto.hash === 'function' ? crypto.hash('sha256', s, 'base64url') : createHash('sha256').update(s).digest('base64url')).slice(0, 22);
 }
 
 export function bodyHash(body: Buffer, subPath: string): string {

@@ -192,6 +192,12 @@ export type DeliveryTask =
       threadLeadId: string;
       noteText: string;
       attachments: Attachment[];
+      /**
+       * Present → a phone/e-mail of `contact` the lead's CRM contact lacks is added to it (phones in `phoneFormat`),
+       * unless another contact already owns it (then the note says so: contacts are never merged). Absent → the
+       * message is only noted (the call-back note, which knows only the number it dialled).
+       */
+      addToContact?: { phoneFormat: PhoneFormat };
     }
   | {
       kind: 'call';
@@ -202,6 +208,13 @@ export type DeliveryTask =
       phoneFormat: PhoneFormat;
       fields: MappedField[];
       sourceName: string;
+      /**
+       * Assignment rules for a call (same contract as the lead's hook): the manager of the lead opened for an
+       * unknown caller and of the call-back task. The connector calls it once per call, after its contact search,
+       * only when the call is not already someone's (Bitrix24: a call answered by a known extension stays that
+       * user's); idempotent per call, sticky first. Absent → no rules: the CRM default / fixed responsible.
+       */
+      assignResponsible?: (found: { contactResponsibleId?: string; openLeadResponsibleId?: string }) => Promise<string | undefined>;
     };
 
 /** A call merged from all its events (see src/domain/call-merge.ts). */

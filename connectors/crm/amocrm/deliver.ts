@@ -2,7 +2,7 @@
  * One outcome into amoCRM as journaled steps (every CRM write runs inside `journal.step` with a `recover`):
  *   lead:    findContact → saveContact (new phone/e-mail on a found contact) → threadLead | openLead
  *            → createLead (Unsorted form or /leads/complex, embedding a new contact) → addNote → addTask
- *   message: addNote on the conversation's lead
+ *   message: see steps/message.ts (a shared phone/e-mail joins the lead's contact, then addNote)
  *   call:    see steps/call.ts
  * Reads (findContact, openLead) are journaled too, so a retry takes the same decisions as the first attempt.
  */
@@ -20,9 +20,9 @@ import { createLead, messengerKey } from './steps/create-lead.ts';
 import { addNote } from './steps/add-note.ts';
 import { addTask } from './steps/add-task.ts';
 import { deliverCall } from './steps/call.ts';
+import { deliverMessage } from './steps/message.ts';
 
 type LeadTask = Extract<DeliveryTask, { kind: 'lead' }>;
-type MessageTask = Extract<DeliveryTask, { kind: 'message' }>;
 
 export function deliver(io: CrmIO, s: AmoSettings, task: DeliveryTask, journal: StepJournal, facts: AccountFacts): Promise<DeliveryReceipt> {
   return withAuthContext(async () => {
@@ -80,15 +80,6 @@ async function deliverLead(ctx: StepCtx, task: LeadTask): Promise<DeliveryReceip
     ...(followUp ? { taskId: String(followUp.taskId) } : {}),
     url: `${ctx.s.baseUrl}/leads/detail/${target.leadId}`,
   };
-}
-
-async function deliverMessage(ctx: StepCtx, task: MessageTask): Promise<DeliveryReceipt> {
-  if (!/^\d+$/.test(task.threadLeadId)) {
-    throw new CrmError({ kind: 'reject', cause: `thread lead id "${task.threadLeadId}" is not an amoCRM lead id` });
-  }
-  const leadId = Number(task.threadLeadId);
-  const note = await addNote(ctx, 'addNote', 'leads', leadId, task.noteText, task.key);
-  return { leadId: String(leadId), createdLead: false, noteId: String(note.noteId), url: `${ctx.s.baseUrl}/leads/detail/${leadId}` };
 }
 
 /** Caller-ID: who is calling, who handles them, and their open lead. Reads only. */

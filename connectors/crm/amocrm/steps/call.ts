@@ -5,14 +5,20 @@
  *   contact card (the Calls API placement rule, done ourselves so the note is journaled and recoverable);
  * - unknown inbound caller → `POST /api/v4/leads/unsorted/sip` with a new contact and `is_call_event_needed`
  *   (amoCRM adds the call note itself); an unknown number we called is left alone;
- * - the recording arriving after the call was written → one more note with the link (`callNote:recorded`);
+ * - the recording arriving after the call was written → `PATCH /api/v4/{entity}/notes` of the call note (sheet §8
+ *   lists note editing) with its whole `params` plus `link` (`callNote:recorded`); the note amoCRM wrote itself for
+ *   an Unsorted call is found by `params.uniq`. Only when no call note can be found is the link a second note;
  * - a missed inbound call → the callback task.
+ * Assignment rules (`task.assignResponsible`, journaled as `assign`): the unknown caller's new lead and its
+ * contact, and the callback task, go to the manager the rules pick; for a known caller the pick is sticky (the
+ * open lead's, else the contact's manager while available). Without rules: the fixed/default responsible.
  * Step names carry the call state (`callNote:ended`, `callNote:recorded`).
  */
 import { z } from 'zod';
 import { formatPhone, type CallRecord, type DeliveryReceipt, type DeliveryTask } from '#sdk';
 import { customFieldValues } from '../fields.ts';
 import type { NoteEntity } from '../client.ts';
+import { validationError } from '../classify.ts';
 import { CLOCK_SLACK_SEC, sec, type StepCtx } from './context.ts';
 import { findContact, type FoundContact } from './find-contact.ts';
 import { openLeadOf } from './open-lead.ts';
@@ -76,11 +82,14 @@ export async function deliverCall(ctx: StepCtx, task: CallTask): Promise<Deliver
   if (!phone) return { createdLead: false };
   const prior = await priorPlacement(ctx);
   let placed: CallPlaced;
+  /** Who the rules gave this call (undefined: no rules, or the CRM default applies). */
+  let assigned: number | undefined;
+  const wantsTaskOwner = task.callbackTask !== null && task.callbackTask.responsibleUserId === undefined;
   if (prior) {
     placed = prior;
-    if (r.state === 'recorded' && !prior.hasLink && r.recording?.url) {
-      await addNote(ctx, 'callNote:recorded', prior.entity, prior.entityId, `Запись разговора (${formatPhone(phone, task.phoneFormat)}): ${r.recording.url}`, `${task.key}:recording`);
-    }
+    if (r.state === 'recorded' && !prior.hasLink && r.recording?.url) await linkRecording(ctx, task, phone, prior, r.recording.url);
+    // Only a crash between the call note and the task gets here with the task still to write: the pick is journaled.
+    if (wantsTaskOwner) assigned = await assign(ctx, task, prior.responsibleUserId !== undefined ? { contactResponsibleId: String(prior.responsibleUserId) } : {});
   } else {
     const found = await ctx.journal.step<FoundContact | null>('findContact', () => findContact(ctx, { phonesE164: [phone], emails: [] }));
     if (found) {
@@ -90,15 +99,24 @@ export async function deliverCall(ctx: StepCtx, task: CallTask): Promise<Deliver
           ? { entity: 'leads', entityId: open.leadId, leadId: open.leadId, contactId: found.contactId, ...(open.responsibleUserId ? { responsibleUserId: open.responsibleUserId } : {}) }
           : { entity: 'contacts', entityId: found.contactId, contactId: found.contactId, ...(found.responsibleUserId ? { responsibleUserId: found.responsibleUserId } : {}) };
       });
+      // A known caller's missed call: the call-back goes to their manager (sticky) unless absent or deactivated.
+      if (wantsTaskOwner) {
+        assigned = await assign(ctx, task, {
+          ...(found.responsibleUserId !== undefined ? { contactResponsibleId: String(found.responsibleUserId) } : {}),
+          ...(target.entity === 'leads' && target.responsibleUserId !== undefined ? { openLeadResponsibleId: String(target.responsibleUserId) } : {}),
+        });
+      }
       placed = await callNote(ctx, task, phone, target);
     } else if (r.direction !== 'outbound') {
-      placed = await unsortedSip(ctx, task, phone);
+      // An unknown caller gets a new lead: its manager comes from the rules.
+      assigned = await assign(ctx, task, {});
+      placed = await unsortedSip(ctx, task, phone, assigned);
     } else {
       return { createdLead: false };
     }
   }
   let taskId: number | undefined;
-  if (task.callbackTask) taskId = (await addTask(ctx, 'callbackTask', placed.entity, placed.entityId, task.callbackTask, placed.responsibleUserId)).taskId;
+  if (task.callbackTask) taskId = (await addTask(ctx, 'callbackTask', placed.entity, placed.entityId, task.callbackTask, assigned ?? placed.responsibleUserId)).taskId;
   return {
     ...(placed.contactId !== undefined ? { contactId: String(placed.contactId) } : {}),
     ...(placed.leadId !== undefined ? { leadId: String(placed.leadId), url: `${ctx.s.baseUrl}/leads/detail/${placed.leadId}` } : {}),
@@ -108,11 +126,61 @@ export async function deliverCall(ctx: StepCtx, task: CallTask): Promise<Deliver
   };
 }
 
+/**
+ * The rules' pick for this call, once (journaled `assign`: a retry or a later event of the call keeps it). undefined
+ * without rules, or when the rules leave it to the default (`settings.responsibleUserId`, else the CRM's).
+ */
+async function assign(ctx: StepCtx, task: CallTask, found: { contactResponsibleId?: string; openLeadResponsibleId?: string }): Promise<number | undefined> {
+  const hook = task.assignResponsible;
+  if (!hook) return undefined;
+  const picked = await ctx.journal.step('assign', async () => ({ userId: (await hook(found)) ?? null }));
+  return picked.userId !== null && /^\d+$/.test(picked.userId) ? Number(picked.userId) : undefined;
+}
+
+/** The call note's `params` (sheet §8): the same on the first write and on the edit that adds the recording. */
+function callParams(task: CallTask, phone: string, link: string | undefined): Record<string, unknown> {
+  const r = task.call;
+  return {
+    uniq: task.key,
+    duration: durationSec(r),
+    source: task.sourceName,
+    phone: formatPhone(phone, task.phoneFormat),
+    ...callOutcome(r),
+    ...(link ? { link } : {}),
+    ...(r.employeeName ? { call_responsible: r.employeeName } : {}),
+  };
+}
+
+/**
+ * The recording came after the call note: the note itself gets the link (`PATCH /api/v4/{entity}/notes`, sheet §8:
+ * notes are editable; `params` is sent whole — whether amoCRM merges or replaces it is not documented). The note is
+ * ours (its id journaled) or, for an Unsorted call, the one amoCRM wrote, found by `params.uniq`. Editing is
+ * idempotent, so a retry simply edits again. No call note found (amoCRM did not write one) → a second note with the
+ * link, so the recording is never lost.
+ */
+async function linkRecording(ctx: StepCtx, task: CallTask, phone: string, prior: CallPlaced, url: string): Promise<void> {
+  const noteType = task.call.direction === 'outbound' ? 'call_out' : 'call_in';
+  const noteId = prior.noteId ?? (await ctx.journal.step('callNote:find', async () => ({ noteId: (await findNote(ctx, prior.entity, prior.entityId, [noteType], (p) => p.uniq === task.key)) ?? null }))).noteId;
+  if (noteId === null) {
+    await addNote(ctx, 'callNote:recorded', prior.entity, prior.entityId, `Запись разговора (${formatPhone(phone, task.phoneFormat)}): ${url}`, `${task.key}:recording`);
+    return;
+  }
+  await ctx.journal.step('callNote:recorded', async () => {
+    const items = [{ id: noteId, note_type: noteType, params: callParams(task, phone, url) }];
+    try {
+      await ctx.io.http.request({ method: 'PATCH', url: `/api/v4/${prior.entity}/notes`, data: items });
+    } catch (err) {
+      throw validationError(err, items) ?? err;
+    }
+    return { noteId, entity: prior.entity, entityId: prior.entityId, edited: true };
+  });
+}
+
 /** Where an earlier delivery of this call put it (a `callNote:<state>` step of the call's journal). */
 async function priorPlacement(ctx: StepCtx): Promise<CallPlaced | undefined> {
   const snap = await ctx.journal.snapshot();
   for (const [k, v] of Object.entries(snap)) {
-    if (!k.startsWith('callNote:') || k === 'callNote:recorded') continue;
+    if (!k.startsWith('callNote:') || k === 'callNote:recorded' || k === 'callNote:find') continue;
     const p = CallPlacedSchema.safeParse(v);
     if (p.success) return p.data;
   }
@@ -135,18 +203,7 @@ function callNote(ctx: StepCtx, task: CallTask, phone: string, t: CallTarget): P
   });
   return ctx.journal.step<CallPlaced>(
     `callNote:${r.state}`,
-    async () => {
-      const params: Record<string, unknown> = {
-        uniq: task.key,
-        duration: durationSec(r),
-        source: task.sourceName,
-        phone: formatPhone(phone, task.phoneFormat),
-        ...callOutcome(r),
-        ...(link ? { link } : {}),
-        ...(r.employeeName ? { call_responsible: r.employeeName } : {}),
-      };
-      return placed(await ctx.c.addNote(t.entity, t.entityId, { note_type: noteType, params }));
-    },
+    async () => placed(await ctx.c.addNote(t.entity, t.entityId, { note_type: noteType, params: callParams(task, phone, link) })),
     {
       recover: async () => {
         const id = await findNote(ctx, t.entity, t.entityId, [noteType], (p) => p.uniq === task.key);
@@ -156,12 +213,12 @@ function callNote(ctx: StepCtx, task: CallTask, phone: string, t: CallTarget): P
   );
 }
 
-async function unsortedSip(ctx: StepCtx, task: CallTask, phone: string): Promise<CallPlaced> {
+async function unsortedSip(ctx: StepCtx, task: CallTask, phone: string, assigned: number | undefined): Promise<CallPlaced> {
   const r = task.call;
   const { pipeline } = placementPipeline(ctx, { kind: 'incoming' });
   const shown = formatPhone(phone, task.phoneFormat);
   const link = r.recording?.url;
-  const responsible = ctx.s.responsibleUserId;
+  const responsible = assigned !== undefined ? String(assigned) : ctx.s.responsibleUserId;
   const placed = (leadId: number, contactId: number | undefined): CallPlaced => ({
     entity: 'leads',
     entityId: leadId,

@@ -2,6 +2,11 @@
  * A finished call from an external PBX into Bitrix24 telephony (reference: bitrix24.md §8), one journal step
  * each:
  *
+ *   call-lookup, assign  (assignment rules only) for an inbound call not answered by a known extension: the caller's
+ *                contact and open lead (findbycomm, read-only), then the rules' pick — sticky first — which becomes
+ *                the call's USER_ID: the responsible of the lead CRM_CREATE opens and of the call-back to-do. A call
+ *                answered by a known extension stays that employee's. Both journaled: every event of the call and
+ *                every retry registers and finishes for the same user.
  *   register     telephony.externalcall.register with a unique EXTERNAL_CALL_ID; CRM_CREATE=1 makes a lead for an
  *                unknown inbound caller. No lookup exists for a lost answer, but re-registering within 30 min
  *                with the same keys returns the same CALL_ID, so a retry just registers again.
@@ -15,6 +20,7 @@ import { z } from 'zod';
 import { CrmError, type CallRecord, type DeliveryReceipt, type DeliveryTask, type StepJournal } from '#sdk';
 import { BitrixApiError, type Params } from '../client.ts';
 import { mappedFields, sourceIdFor } from './draft.ts';
+import { findMatch } from './lookup.ts';
 import { idOf, originIdOf, recordUrl, refString, type Ctx, type OwnerEntity } from './common.ts';
 import { todoStep } from './lead.ts';
 import { DEFAULTS } from '../settings.ts';
@@ -40,8 +46,7 @@ interface Registered {
 
 /** SIP-style codes Bitrix shows (sheet §8.3); an unanswered inbound call is always 304 so the missed-call list and automation fire. */
 export function statusCode(call: CallRecord, inbound: boolean): string {
-  const answered = call.status === 'answered' || ((call.talkSec ?? 0) > 0 && call.status !== 'missed');
-  if (answered) return '200';
+  if (answered(call)) return '200';
   if (inbound) return '304';
   switch (call.status) {
     case 'busy':
@@ -64,7 +69,8 @@ export async function deliverCall(ctx: Ctx, task: CallTask, journal: StepJournal
     ctx.io.log.warn({ call: task.key }, 'call without a client number: nothing to register in Bitrix24');
     return { createdLead: false };
   }
-  const user = callUser(ctx, call, task);
+  const assigned = await assignCall(ctx, task, journal, inbound);
+  const user = assigned ? { USER_ID: assigned } : callUser(ctx, call, task);
 
   const reg = await journal.step('register', async (): Promise<Registered> => {
     const res = RegisterSchema.parse(
@@ -96,6 +102,8 @@ export async function deliverCall(ctx: Ctx, task: CallTask, journal: StepJournal
       const fields: Params = {
         SOURCE_DESCRIPTION: `${task.sourceName}${call.line ? `, линия ${call.line}` : ''}`,
         ...mappedFields(ctx, task.fields, 'lead', into),
+        // CRM_CREATE already gives the record to the call's user; said explicitly so a portal that differs still follows the rules.
+        ...(assigned ? { ASSIGNED_BY_ID: assigned } : {}),
         ORIGINATOR_ID: DEFAULTS.originatorId,
         ORIGIN_ID: originIdOf(task.key),
       };
@@ -150,6 +158,27 @@ export async function deliverCall(ctx: Ctx, task: CallTask, journal: StepJournal
     createdLead: reg.createdLeadId !== undefined,
     ...(taskId ? { taskId } : {}),
   };
+}
+
+/**
+ * The rules' manager for an inbound call nobody known took: undefined without rules, for a call answered by an
+ * extension of a Bitrix24 user (that employee keeps it), or when the rules leave it to the default.
+ */
+async function assignCall(ctx: Ctx, task: CallTask, journal: StepJournal, inbound: boolean): Promise<string | undefined> {
+  const hook = task.assignResponsible;
+  const call = task.call;
+  if (!hook || !inbound) return undefined;
+  const ext = call.extension?.trim();
+  if (answered(call) && ext && ctx.meta.usersByInner[ext]) return undefined;
+  const phone = call.fromE164;
+  const match = phone ? await journal.step('call-lookup', () => findMatch(ctx, { phonesE164: [phone], emails: [] })) : {};
+  const found = { ...(match.contact?.assignedById ? { contactResponsibleId: match.contact.assignedById } : {}), ...(match.open?.assignedById ? { openLeadResponsibleId: match.open.assignedById } : {}) };
+  const picked = await journal.step('assign', async () => ({ userId: (await hook(found)) ?? null }));
+  return picked.userId ?? undefined;
+}
+
+function answered(call: CallRecord): boolean {
+  return call.status === 'answered' || ((call.talkSec ?? 0) > 0 && call.status !== 'missed');
 }
 
 async function finish(ctx: Ctx, params: Params): Promise<{ finished: true; activityId?: string }> {

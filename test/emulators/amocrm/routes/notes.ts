@@ -1,7 +1,9 @@
 /**
  * Notes (sheet §8) for leads, contacts and companies:
  * `POST /api/v4/{e}/notes` (items carry `entity_id`), `POST /api/v4/{e}/{id}/notes`,
- * `GET /api/v4/{e}/notes`, `GET /api/v4/{e}/{id}/notes`, `GET /api/v4/{e}/notes/{note_id}`.
+ * `GET /api/v4/{e}/notes`, `GET /api/v4/{e}/{id}/notes`, `GET /api/v4/{e}/notes/{note_id}`,
+ * `PATCH /api/v4/{e}/notes` (array, items carry `id`; sheet §8 "edit"). An edit's `params` REPLACE the note's: the
+ * merge-vs-replace behaviour is undocumented, so the emulator takes the stricter one (a caller must send them whole).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -202,6 +204,37 @@ export function noteRoutes(app: FastifyInstance, { state, opts }: RouteDeps): vo
       return sendHal(reply, renderNote(note, renderCtx(req, state)));
     };
     app.get(`/api/v4/${entity}/notes/:noteId`, one);
+
+    app.patch(`/api/v4/${entity}/notes`, async (req, reply) => {
+      const items = readBatch(reply, req.body);
+      if (!items) return reply;
+      const errors = items.map((item, i) => new ItemErrors(requestIdOf(item, i)));
+      const edits = items.map((item, i) => {
+        const errs = errors[i] ?? new ItemErrors(String(i));
+        if (!isRecord(item)) {
+          errs.type('', 'object');
+          return undefined;
+        }
+        const note = isInt(item.id) ? state.notes.get(item.id) : undefined;
+        if (item.id === undefined) errs.missing('id');
+        else if (!note || note.entity_type !== entity) errs.choice('id');
+        if (!note) return undefined;
+        if (item.note_type !== undefined && item.note_type !== note.note_type) errs.choice('note_type');
+        const params = item.params === undefined ? undefined : parseParams(note.note_type, item.params, errs);
+        return errs.ok ? { note, params } : undefined;
+      });
+      if (errors.some((e) => !e.ok)) return sendValidation(reply, errors);
+      const userId = userOf(req, state);
+      const ctx = renderCtx(req, state);
+      const out = edits.flatMap((e, i) => {
+        if (!e) return [];
+        if (e.params) e.note.params = e.params;
+        e.note.updated_by = userId;
+        e.note.updated_at = state.nowSec();
+        return [{ id: e.note.id, entity_id: e.note.entity_id, updated_at: e.note.updated_at, request_id: errors[i]?.requestId ?? String(i), _links: link(`${ctx.base}/api/v4/${entity}/${e.note.entity_id}/notes/${e.note.id}`) }];
+      });
+      return sendHal(reply, { _links: link(`${ctx.base}/api/v4/${entity}/notes`), _embedded: { notes: out } });
+    });
     app.get(`/api/v4/${entity}/:id/notes/:noteId`, one);
   }
 }
