@@ -68,7 +68,7 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
     const params = req.params as Params;
     const src = deps.config.sources.get(params.sourceId);
     // Unknown sources get a small budget too: guessing source ids or secrets is counted like any other request.
-    const budget: IntakeBudget | undefined = deps.rateLimit ? { sourceId: params.sourceId, client: req.ip, max: src?.config.rateLimitPerMinute ?? 60, windowMs: 60_000 } : undefined;
+    const budget: IntakeBudget | undefined = deps.rateLimit ? { sourceId: params.sourceId, client: req.ip, max: src?.config.rateLimitPerMinute ?? 60, clientMax: deps.config.raw.gateway.rateLimitPerMinute, windowMs: 60_000 } : undefined;
     // Polled channels (IMAP) have no webhook: accepting posts there would let anyone inject "mail".
     if (!src || src.connector.id !== params.channel || src.connector.intake.mode !== 'webhook') {
       if (await limited(params, budget, reply)) return;

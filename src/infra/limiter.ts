@@ -104,14 +104,6 @@ if ${max} > 0 then
 end`;
 }
 
-const FIXED_WINDOW = `${fixedWindowLua(1, 1)}
-return 0`;
-
-/** One request against a fixed window shared in Redis: 0 = allowed, else ms until the window resets. */
-export async function fixedWindowHit(redis: Redis, key: string, max: number, windowMs: number): Promise<number> {
-  return Math.abs(Number(await redis.eval(FIXED_WINDOW, 1, key, String(max), String(windowMs))));
-}
-
 export class LimiterTimeoutError extends Error {
   constructor(readonly waitMs: number) {
     super(`rate limit slot not available, next in ${waitMs} ms`);

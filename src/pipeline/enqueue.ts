@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { IntakeUnavailableError } from '../sdk/errors.ts';
 import type { Keys } from '../infra/keys.ts';
-import { fixedWindowHit, fixedWindowLua } from '../infra/limiter.ts';
+import { fixedWindowLua } from '../infra/limiter.ts';
 import { waitReady, withTimeout } from '../infra/redis.ts';
 import type { StoredEvent } from './queues.ts';
 
@@ -15,6 +15,8 @@ export interface IntakeBudget {
   max: number;
   /** @defaultValue 60 000 */
   windowMs?: number;
+  /** Requests per window from this client over ALL sources (`gateway.rateLimitPerMinute`); unset → no such limit. */
+  clientMax?: number;
 }
 
 /** The client spent its budget: answer 429 with Retry-After. */
@@ -41,16 +43,32 @@ export interface IntakeStore {
  * idempotency marker exists (written by the intake worker, kept `idempotencyTtlDays`) or its intake job still
  * exists (waiting, active, failed, or completed within the queue's retention). The marker is written by the worker,
  * not here, because the job itself answers for the event until the worker has seen it: from then on the marker
- * does, and the job is removed only after that. KEYS: marker, job hash, counter. ARGV: max, window ms.
+ * does, and the job is removed only after that. KEYS: marker, job hash, source+client counter, client counter.
+ * ARGV: source+client max, window ms, client max, window ms (a max of 0 = no limit).
  */
-const CHECK_SCRIPT = `${fixedWindowLua(3, 1)}
+const CHECK_SCRIPT = `${fixedWindowLua(3, 1)}${fixedWindowLua(4, 3)}
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 return 0`;
 
-type CheckingRedis = Redis & { leadgateIntakeCheck(marker: string, job: string, counter: string, max: string, windowMs: string): Promise<number> };
+/** The same two counters for a request that stores nothing (rejected, handshake). KEYS: source+client, client. */
+const CHARGE_SCRIPT = `${fixedWindowLua(1, 1)}${fixedWindowLua(2, 3)}
+return 0`;
+
+type CheckingRedis = Redis & {
+  leadgateIntakeCheck(marker: string, job: string, counter: string, clientCounter: string, max: string, windowMs: string, clientMax: string, clientWindowMs: string): Promise<number>;
+  leadgateIntakeCharge(counter: string, clientCounter: string, max: string, windowMs: string, clientMax: string, clientWindowMs: string): Promise<number>;
+};
 
 /** `<prefix>:rl:hooks:<source>:<client>`: in the prefix's hash slot, like every key the hub owns. */
 const counterKey = (keys: Keys, b: IntakeBudget): string => `${keys.prefix}:rl:hooks:${b.sourceId}:${b.client}`;
+/** `<prefix>:rl:client:<client>`: the client's requests over every source. */
+const clientKey = (keys: Keys, b: IntakeBudget): string => `${keys.prefix}:rl:client:${b.client}`;
+/** The script arguments of a budget: counters, then max/window pairs (0 = no limit). */
+function budgetArgs(keys: Keys, b: IntakeBudget | undefined, noLimit: string): { counters: [string, string]; argv: [string, string, string, string] } {
+  if (!b) return { counters: [noLimit, noLimit], argv: ['0', '60000', '0', '60000'] };
+  const win = String(b.windowMs ?? 60_000);
+  return { counters: [counterKey(keys, b), clientKey(keys, b)], argv: [String(b.max), win, String(b.clientMax ?? 0), win] };
+}
 
 /** The intake job's id for an event: BullMQ collapses concurrent adds of the same id into one job. */
 export const intakeJobId = (ev: Pick<StoredEvent, 'sourceId' | 'eventHash'>): string => `${ev.sourceId}.${ev.eventHash}`;
@@ -70,7 +88,8 @@ export function createIntakeStore(o: {
 }): IntakeStore {
   const redis = o.redis as CheckingRedis;
   // defineCommand: EVALSHA with a fallback to EVAL after a script flush or failover (and per node on Cluster).
-  if (typeof redis.leadgateIntakeCheck !== 'function') redis.defineCommand('leadgateIntakeCheck', { numberOfKeys: 3, lua: CHECK_SCRIPT });
+  if (typeof redis.leadgateIntakeCheck !== 'function') redis.defineCommand('leadgateIntakeCheck', { numberOfKeys: 4, lua: CHECK_SCRIPT });
+  if (typeof redis.leadgateIntakeCharge !== 'function') redis.defineCommand('leadgateIntakeCharge', { numberOfKeys: 2, lua: CHARGE_SCRIPT });
   const noLimit = `${o.keys.prefix}:rl:none`;
 
   /** `> 0`: ms until the budget resets (nothing stored). */
@@ -78,7 +97,8 @@ export function createIntakeStore(o: {
     // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
     if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
     const jobId = intakeJobId(ev);
-    const check = Number(await redis.leadgateIntakeCheck(o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), budget ? counterKey(o.keys, budget) : noLimit, budget ? String(budget.max) : '0', String(budget?.windowMs ?? 60_000)));
+    const { counters, argv } = budgetArgs(o.keys, budget, noLimit);
+    const check = Number(await redis.leadgateIntakeCheck(o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), ...counters, ...argv));
     if (check < 0) return -check;
     if (check === 1) return 'duplicate';
     await o.queue.add('event', ev, { jobId });
@@ -98,7 +118,8 @@ export function createIntakeStore(o: {
     },
     async charge(budget) {
       if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
-      return withTimeout(fixedWindowHit(o.redis, counterKey(o.keys, budget), budget.max, budget.windowMs ?? 60_000), o.timeoutMs, 'rate limit');
+      const { counters, argv } = budgetArgs(o.keys, budget, noLimit);
+      return Math.abs(Number(await withTimeout(redis.leadgateIntakeCharge(...counters, ...argv), o.timeoutMs, 'rate limit')));
     },
     async ping() {
       try {

@@ -62,7 +62,7 @@ export async function benchIntake(): Promise<{ hub: LoadFigures; baseline: LoadF
   // Every request is a new event (unique submission id per round), as in production.
   const body = (round: string) => (i: number) => JSON.stringify({ name: 'Иван', phone: `8912${String(1000000 + i)}`, email: `b${i}@example.ru`, submission_id: `bench-${round}-${i}-${run}` });
 
-  const h = await startHarness({ config: { sources: [{ id: 'bench', connector: 'form', name: 'Bench', secretEnv: 'BENCH_SECRET', rateLimitPerMinute: 10_000_000 }] }, env: { BENCH_SECRET: 'bench-secret-0123456789' }, workers: false });
+  const h = await startHarness({ config: { gateway: { rateLimitPerMinute: 10_000_000 }, sources: [{ id: 'bench', connector: 'form', name: 'Bench', secretEnv: 'BENCH_SECRET', rateLimitPerMinute: 10_000_000 }] }, env: { BENCH_SECRET: 'bench-secret-0123456789' }, workers: false });
   const hubUrl = `${h.gateway.url}/hooks/form/bench`;
   const hubHeaders = { 'content-type': 'application/json', 'x-leadgate-secret': 'bench-secret-0123456789' };
 

@@ -73,6 +73,20 @@ describe('intake store', () => {
     // Another client of the same source has its own budget.
     expect(await store.put(event('b-2'), { ...budget, client: '203.0.113.8' })).toBe('accepted');
   });
+
+  it('the per-client budget over all sources (gateway.rateLimitPerMinute) refuses a client that spreads over sources', async () => {
+    const client = '198.51.100.9';
+    const at = (sourceId: string) => ({ sourceId, client, max: 100, clientMax: 3, windowMs: 60_000 });
+    expect(await store.put(event('c-1'), at('site-a'))).toBe('accepted');
+    expect(await store.charge!(at('site-b'))).toBe(0); // a rejected request elsewhere counts too
+    expect(await store.put(event('c-2'), at('site-c'))).toBe('accepted');
+    const refused = await store.put(event('c-3'), at('site-d')).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RateLimitedError);
+    expect(await queue.getJob(intakeJobId(event('c-3')))).toBeUndefined();
+    expect(await store.charge!(at('site-e'))).toBeGreaterThan(50_000);
+    // Another client is not affected.
+    expect(await store.put(event('c-3'), { ...at('site-d'), client: '198.51.100.10' })).toBe('accepted');
+  });
 });
 
 describe('gateway budget covers requests that store nothing', () => {

@@ -21,7 +21,7 @@ export const MAPPING_FILE = resolve('mappings/amocrm.yaml');
 export function faultConfig(o: { prefix?: string; crmUrl: string; port?: number; maxBackoffMs?: number; attempts?: number; concurrency?: number; crmTimeoutMs?: number }): Record<string, unknown> {
   return {
     ...(o.prefix ? { redisPrefix: o.prefix } : {}),
-    gateway: { host: '127.0.0.1', port: o.port ?? 0 },
+    gateway: { host: '127.0.0.1', port: o.port ?? 0, rateLimitPerMinute: 1_000_000 },
     // One ledger file per run, shared by its processes (as on one real box), never the working copy's.
     ledger: tempLedger(),
     // Compressed time: a killed worker's job is taken over after ~8 s + the 2 s stalled check instead of 30 + 30 s.
