@@ -96,6 +96,13 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
         await sendReply(reply, decision.reply);
         return;
       }
+      if (decision.kind === 'query') {
+        if (await limited(params, budget, reply)) return;
+        const answer = (await respondWithin(decision.respond, receivedAt, decision.deadlineMs ?? 1_000, now, (e) => req.log.warn({ source: src.config.id, err: e }, 'sync answer failed: default answer sent'))) ?? decision.reply;
+        count(params, 'handshake', answer.status);
+        await sendReply(reply, answer);
+        return;
+      }
       const eventId = src.connector.eventId(payload, raw) ?? `sha256:${bodyHash(raw.body, raw.subPath)}`;
       const eventHash = hashKey(eventId);
       const result = await deps.intake.put({ sourceId: src.config.id, connector: src.connector.id, eventId, eventHash, raw: toStoredRaw(raw) }, budget);

@@ -95,6 +95,10 @@ const callPickKey = (d: DeliverJob, callHash: string): string => `${d.accountId}
  * channel, the source and the called line (`line`, else the inbound call's `to`), at the time the call began.
  */
 function callAssignmentHook(d: DeliverJob, callHash: string, r: CallRecord, ctx: WorkerContext): Pick<Extract<DeliveryTask, { kind: 'call' }>, 'assignResponsible'> {
+  // The manager who answered (their extension in `crm[].extensions`) owns what the call opens: the client has
+  // already spoken to them. The rules decide only for calls nobody of ours answered.
+  const answeredBy = talked(r) && r.extension ? Object.entries(ctx.config.crm.get(d.accountId)?.config.extensions ?? {}).find(([, ext]) => ext === r.extension)?.[0] : undefined;
+  if (answeredBy) return { assignResponsible: async (found) => found.contactResponsibleId ?? answeredBy };
   const assign = ctx.assignment?.get(d.accountId);
   if (!assign) return {};
   const line = r.line ?? (r.direction === 'outbound' ? undefined : (r.toE164 ?? r.to));

@@ -78,7 +78,7 @@ async function deliverOutcome(d: DeliverJob, acct: AccountRuntime, ctx: WorkerCo
           async (threadLeadId) => {
             if (threadLeadId) {
               // A phone/e-mail shared later in the conversation (Telegram contact button, a mail signature) joins the contact.
-              return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments, addToContact: { phoneFormat: mapping.phoneFormat } });
+              return deliver({ kind: 'message', key: d.deliveryKey, contact: m.contact, threadLeadId, noteText: renderFollowUpNote(m), attachments: m.attachments, ...(m.sharedOwnDetails ? { addToContact: { phoneFormat: mapping.phoneFormat } } : {}) });
             }
             return deliver(leadTask(await withAttribution(leadFromFollowUp(m), ctx)));
           },

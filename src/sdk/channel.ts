@@ -47,7 +47,12 @@ export type IntakeDecision =
       /** Budget for `respond`, ms from the moment the request arrived. @defaultValue 1000 */
       deadlineMs?: number;
     }
-  | { kind: 'handshake'; reply: IntakeReply };
+  | { kind: 'handshake'; reply: IntakeReply }
+  /**
+   * A synchronous question that is not an event (a PBX asking "who takes this caller" before ringing): nothing is
+   * stored; the gateway answers `respond`'s reply, or `reply` when it rejects, resolves null or misses `deadlineMs`.
+   */
+  | { kind: 'query'; reply: IntakeReply; respond: () => Promise<IntakeReply | null>; deadlineMs?: number };
 
 /** Caller-ID as the hub answers it: the CRM's facts plus the responsible manager's PBX extension (config). */
 export interface CallerLookup extends CallerInfo {

@@ -130,6 +130,12 @@ export const FollowUpSchema = z.object({
   occurredAt: z.string(),
   /** When no lead exists for the thread yet, open one with this title. */
   fallbackTitle: z.string().min(1),
+  /**
+   * The sender handed over their own details on purpose (Telegram: their own number via the request_contact button):
+   * the CRM connector adds them to the lead's contact. Absent → details found in passing (a mail signature, a
+   * colleague in reply-all) are only noted, never written onto the client's contact.
+   */
+  sharedOwnDetails: z.literal(true).optional(),
 });
 export type FollowUp = z.infer<typeof FollowUpSchema>;
 

@@ -134,23 +134,29 @@ describe('Telegram → hub → CRM end to end', () => {
     expect(fields).toContain('tg-brand');
   });
 
-  it('the user’s own shared contact gives the phone: on the contact when it opens the chat, in the note otherwise', async () => {
+  it('the user’s own shared contact gives the phone: on the contact when it opens the chat, added to the lead’s contact later', async () => {
     await setup();
     // A chat whose first message is the shared number (the user pressed the button of an earlier /start).
     await post(ownContact('79123456789', 6012345001));
     await settle();
     const contact = [...amo!.state.contacts.values()][0]!;
     expect(JSON.stringify(contact.custom_fields_values)).toContain('+7 (912) 345-67-89');
-    // A chat with a lead already: the number is written on the lead.
+    // A chat with a lead already: the number joins that lead's contact (once, however often it is shared) and the note says so.
     await post(start(undefined, 6012345002));
+    await settle();
+    const lead2 = [...amo!.state.leads.values()].find((l) => l.id !== [...amo!.state.leads.values()][0]!.id)!;
+    const contact2 = amo!.state.contacts.get(lead2.contacts[0]!.id)!;
+    expect(JSON.stringify(contact2.custom_fields_values ?? [])).not.toContain('345-00-02');
+    await post(ownContact('+79123450002', 6012345002));
     await settle();
     await post(ownContact('+79123450002', 6012345002));
     await settle();
-    expect(amo!.state.counts().leads).toBe(2);
-    expect(noteTexts().some((t) => t.includes('Поделился своим номером: +79123450002'))).toBe(true);
+    expect(amo!.state.counts()).toMatchObject({ leads: 2, contacts: 2 });
+    expect(contact2.custom_fields_values.filter((f) => f.field_code === 'PHONE').flatMap((f) => f.values.map((v) => v.value))).toEqual(['+7 (912) 345-00-02']);
+    expect(noteTexts().some((t) => t.includes('Поделился своим номером: +79123450002') && t.includes('Добавлено в контакт: +7 (912) 345-00-02'))).toBe(true);
     // And the bot thanked the user and removed the keyboard, both times.
     const thanks = tg.callsTo('sendMessage').filter((c) => JSON.stringify(c.params.reply_markup ?? {}).includes('remove_keyboard'));
-    expect(thanks).toHaveLength(2);
+    expect(thanks).toHaveLength(3);
   });
 
   it('the keyboard reply goes out exactly once when Telegram delivers the same update three times', async () => {

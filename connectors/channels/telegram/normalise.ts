@@ -97,7 +97,7 @@ function normaliseMessage(updateId: number, m: TgMessage, ctx: Ctx): Outcome[] {
   return [
     {
       kind: 'message',
-      message: { ...base, relatedThreadKeys: [], contact: contactOf(from, content.ownPhones, content.ownUnparsed), text: content.text, attachments: content.attachments, fallbackTitle: title },
+      message: { ...base, relatedThreadKeys: [], contact: contactOf(from, content.ownPhones, content.ownUnparsed), text: content.text, attachments: content.attachments, fallbackTitle: title, ...(content.ownPhones.length ? { sharedOwnDetails: true as const } : {}) },
     },
   ];
 }
