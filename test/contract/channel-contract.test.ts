@@ -97,8 +97,8 @@ async function runCase(connector: AnyChannel, dir: string, name: string, request
   const decision: IntakeDecision = connector.decide?.(payload, event) ?? { kind: 'event' };
   const eventId = connector.eventId(payload, event) ?? bodyHash(event);
   const ctx: NormaliseContext<unknown> = deepFreeze(fixtureContext(connector, { ...file, event }, settings, (meta.defaultRegion ?? 'RU') as CountryCode));
-  // A handshake is answered at the edge and never enqueued, so it never reaches normalise.
-  if (decision.kind === 'handshake') return { event, decision, eventId, outcomes: [[], []], ctx };
+  // A handshake or a query (caller lookup) is answered at the edge and never enqueued, so it never reaches normalise.
+  if (decision.kind === 'handshake' || decision.kind === 'query') return { event, decision, eventId, outcomes: [[], []], ctx };
   const frozen = deepFreeze(payload);
   const fetchSpy = vi.fn(() => {
     throw new Error('normalise must not touch the network');

@@ -44,8 +44,15 @@ export const PbxEventSchema = z.object({
 export type PbxEvent = z.infer<typeof PbxEventSchema>;
 
 export function decodePbx(e: RawEvent): unknown {
-  if (e.subPath !== '') {
-    throw new InputError({ status: 404, field: 'path', expected: '/hooks/pbx/<sourceId>', message: `no ${e.subPath} hook: events go to the source URL itself; for caller-ID use GET /lookup/phone/<number>` });
+  if (e.subPath === '/lookup') {
+    const body = decodeJson(e.body);
+    // Tagged here, from the path, so a lookup can never be mistaken for an event (or an event for a lookup).
+    return body && typeof body === 'object' && !Array.isArray(body) ? { ...body, lookup: true } : body;
   }
-  return decodeJson(e.body);
+  if (e.subPath !== '') {
+    throw new InputError({ status: 404, field: 'path', expected: '/hooks/pbx/<sourceId> or /hooks/pbx/<sourceId>/lookup', message: `no ${e.subPath} hook: events go to the source URL itself, caller lookups to /lookup` });
+  }
+  const body = decodeJson(e.body);
+  if (body && typeof body === 'object' && 'lookup' in body) throw new InputError({ field: 'lookup', expected: 'no such field in an event', message: 'a lookup goes to /hooks/pbx/<sourceId>/lookup' });
+  return body;
 }

@@ -10,5 +10,10 @@ export const PbxSettingsSchema = z.object({
    * @defaultValue 300
    */
   maxSkewSec: z.number().int().min(30).max(3600).default(300),
+  /**
+   * How long `POST …/lookup` may wait for the CRM before answering `{}` (the PBX's default route), in ms from receipt.
+   * Keep it under the agent's own timeout so the caller never hears silence. @defaultValue 1000
+   */
+  lookupDeadlineMs: z.number().int().min(100).max(10_000).default(1000),
 });
 export type PbxSettings = z.infer<typeof PbxSettingsSchema>;
