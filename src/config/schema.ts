@@ -32,8 +32,12 @@ export const SourceSchema = z.object({
   /** Where new leads go: the CRM's incoming stage (default), or the first stage of a named pipeline. */
   pipeline: z.string().optional(),
   task: TaskSettingsSchema.default({ text: 'Связаться с клиентом', dueInMinutes: 15, enabled: true }),
-  /** Per-source request budget at the gateway. @defaultValue 120 per minute per IP */
-  rateLimitPerMinute: z.number().int().positive().default(120),
+  /**
+   * Per-source request budget at the gateway, per client IP and minute. Unset → by the connector's kind: 120 for site
+   * forms (public pages: a flood is abuse), 3000 for telephony and messengers (one PBX or Telegram posts every event
+   * of a busy line from a few addresses; refusing them would lose calls).
+   */
+  rateLimitPerMinute: z.number().int().positive().optional(),
 });
 export type SourceConfig = z.infer<typeof SourceSchema>;
 
@@ -191,8 +195,8 @@ export const ConfigSchema = z.object({
       /** How long the gateway waits for Redis before answering 503. @defaultValue 1000 ms */
       enqueueTimeoutMs: z.number().int().positive().max(10_000).default(1_000),
       trustProxy: z.boolean().default(false),
-      /** Per-IP requests per minute over all hooks. @defaultValue 600 */
-      rateLimitPerMinute: z.number().int().positive().default(600),
+      /** Per-IP requests per minute over all hooks together (a client spreading a flood over sources). @defaultValue 6000 */
+      rateLimitPerMinute: z.number().int().positive().default(6000),
       /**
        * The hub's public HTTPS origin as Telegram and managers reach it, e.g. `https://hub.example.ru`. Used by
        * `leadgate telegram set-webhook` as the default URL and for signed file links in CRM notes
@@ -200,7 +204,7 @@ export const ConfigSchema = z.object({
        */
       publicUrl: z.url({ protocol: /^https?$/ }).optional(),
     })
-    .default({ host: '::', port: 3000, bodyLimitBytes: 1024 * 1024, enqueueTimeoutMs: 1_000, trustProxy: false, rateLimitPerMinute: 600 }),
+    .default({ host: '::', port: 3000, bodyLimitBytes: 1024 * 1024, enqueueTimeoutMs: 1_000, trustProxy: false, rateLimitPerMinute: 6000 }),
   worker: z
     .object({
       /** Jobs processed at once per worker process. @defaultValue 8 */

@@ -25,6 +25,12 @@ export interface HooksDeps {
 
 const EVENT: IntakeDecision = { kind: 'event' };
 
+/** Requests per minute per client IP for a source: its own setting, else by kind (see `sources[].rateLimitPerMinute`). */
+export function sourceBudget(src: ResolvedSource | undefined): number {
+  if (!src) return 60; // unknown source ids: guessing URLs is counted tightly
+  return src.config.rateLimitPerMinute ?? (src.connector.kind === 'form' ? 120 : 3000);
+}
+
 /**
  * `/hooks/:channel/:sourceId[/*]`. Scoped: its content-type parser keeps the exact bytes for every media type
  * (signatures are computed over them), without touching the parsers of other routes.
@@ -68,7 +74,7 @@ export async function hooksPlugin(app: FastifyInstance, deps: HooksDeps): Promis
     const params = req.params as Params;
     const src = deps.config.sources.get(params.sourceId);
     // Unknown sources get a small budget too: guessing source ids or secrets is counted like any other request.
-    const budget: IntakeBudget | undefined = deps.rateLimit ? { sourceId: params.sourceId, client: req.ip, max: src?.config.rateLimitPerMinute ?? 60, clientMax: deps.config.raw.gateway.rateLimitPerMinute, windowMs: 60_000 } : undefined;
+    const budget: IntakeBudget | undefined = deps.rateLimit ? { sourceId: params.sourceId, client: req.ip, max: sourceBudget(src), clientMax: deps.config.raw.gateway.rateLimitPerMinute, windowMs: 60_000 } : undefined;
     // Polled channels (IMAP) have no webhook: accepting posts there would let anyone inject "mail".
     if (!src || src.connector.id !== params.channel || src.connector.intake.mode !== 'webhook') {
       if (await limited(params, budget, reply)) return;
