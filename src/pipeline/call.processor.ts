@@ -27,7 +27,8 @@ import type { AssignInput } from '../assignment/rules.ts';
  *   hub (`/recordings/<token>.mp3`, fresh on every play); while the provider is still saving it the call is
  *   written without it and a follow-up job asks again every `telephony.recordings.retryEveryMs`;
  * - a missed inbound call leaves "Перезвонить клиенту" and is remembered by number until the task is due; an
- *   answered outbound call to that number before then notes on the lead that the client was called back.
+ *   answered outbound call to that number before then notes on the lead that the client was called back and
+ *   completes that task (connectors with `completeTask`).
  */
 export async function deliverCallEvent(ev: CallEvent, d: DeliverJob, acct: AccountRuntime, ctx: WorkerContext, _eventJournal: StepJournal): Promise<DeliveryReceipt | { skipped: string }> {
   const callKey = `${ev.provider}:${ev.source.sourceId}:${ev.providerCallId}`;
@@ -238,8 +239,9 @@ async function rememberMissedCall(ctx: WorkerContext, accountId: string, phone: 
 }
 
 /**
- * The client was called back before the callback task was due: a note on the missed call's lead says so.
- * Closing the task itself needs a connector step that does not exist yet (see the README, "Telephony").
+ * The client was called back before the callback task was due: a note on the missed call's lead says so and the
+ * task is completed (when the connector can). Each has its own journal keyed by the missed call, so a retry, or a
+ * second answered call-back before the key is dropped, never writes either twice.
  */
 async function noteCallBack(ctx: WorkerContext, acct: AccountRuntime, accountId: string, r: CallRecord, log: Logger): Promise<void> {
   const phone = r.toE164!;
@@ -250,22 +252,28 @@ async function noteCallBack(ctx: WorkerContext, acct: AccountRuntime, accountId:
     const m = JSON.parse(raw) as MissedCall;
     const at = r.answeredAt ?? r.startedAt ?? r.endedAt;
     if (at !== undefined && Date.parse(at) > Date.parse(m.dueAt)) return;
-    if (!m.leadId) {
-      log.info({ phone: maskPhone(phone) }, 'called back, but the missed call sits on no lead: nothing to note');
-      await ctx.redis.del(key);
-      return;
-    }
-    const journal = createJournal(ctx.redis, ctx.keys.journal(`${accountId}:callback:${hashKey(m.missedCallKey)}`), ctx.idempotencyTtlSec);
+    const connector = acct.account.connector;
+    const { taskId } = m;
+    const completeTask = connector.completeTask?.bind(connector);
+    const closes = taskId !== undefined && completeTask !== undefined;
     const talk = r.talkSec !== undefined ? `, разговор ${Math.round(r.talkSec)} с` : '';
     const who = r.employeeName ?? (r.extension ? `доб. ${r.extension}` : undefined);
-    const noteText = `Клиенту перезвонили${at ? ` ${at.replace('T', ' ').slice(0, 16)} UTC` : ''}${who ? ` (${who})` : ''}${talk}. Задачу «Перезвонить клиенту» можно закрыть.`;
-    await acct.account.connector.deliver(
-      acct.io,
-      acct.account.settings,
-      { kind: 'message', key: `${m.missedCallKey}:called-back`, contact: { phonesE164: [phone], phonesUnparsed: [], emails: [] }, threadLeadId: m.leadId, noteText, attachments: [] },
-      journal,
-      await acct.facts(),
-    );
+    const calledBack = `Клиенту перезвонили${at ? ` ${at.replace('T', ' ').slice(0, 16)} UTC` : ''}${who ? ` (${who})` : ''}${talk}`;
+    if (m.leadId) {
+      const journal = createJournal(ctx.redis, ctx.keys.journal(`${accountId}:callback:${hashKey(m.missedCallKey)}`), ctx.idempotencyTtlSec);
+      const noteText = `${calledBack}. ${closes ? 'Задача «Перезвонить клиенту» закрыта.' : 'Задачу «Перезвонить клиенту» можно закрыть.'}`;
+      await connector.deliver(
+        acct.io,
+        acct.account.settings,
+        { kind: 'message', key: `${m.missedCallKey}:called-back`, contact: { phonesE164: [phone], phonesUnparsed: [], emails: [] }, threadLeadId: m.leadId, noteText, attachments: [] },
+        journal,
+        await acct.facts(),
+      );
+    } else log.info({ phone: maskPhone(phone) }, 'called back, but the missed call sits on no lead: nothing to note');
+    if (closes) {
+      const journal = createJournal(ctx.redis, ctx.keys.journal(`${accountId}:callback-task:${hashKey(m.missedCallKey)}`), ctx.idempotencyTtlSec);
+      await completeTask(acct.io, acct.account.settings, { taskId, resultText: calledBack }, journal);
+    }
     await ctx.redis.del(key);
   }, { ttlMs: 120_000, waitMs: 30_000 });
 }

@@ -287,6 +287,18 @@ export interface CrmConnector<Settings = unknown> {
    * in `journal` so a retry never writes the note twice.
    */
   reassign?(io: CrmIO, s: Settings, r: ReassignRequest, journal: StepJournal): Promise<void>;
+  /**
+   * Call-back: the missed call's follow-up task is completed with `resultText` (amoCRM keeps it as the result;
+   * Bitrix24 to-dos have no result field). The write runs in `journal` so a retry never writes twice; a task
+   * already completed or deleted in the CRM is success, not an error.
+   */
+  completeTask?(io: CrmIO, s: Settings, c: CompleteTaskRequest, journal: StepJournal): Promise<void>;
+}
+
+export interface CompleteTaskRequest {
+  /** As the receipt gave it. */
+  taskId: string;
+  resultText: string;
 }
 
 export interface CrmUser {

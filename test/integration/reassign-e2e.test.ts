@@ -18,6 +18,7 @@ import { nextOpening } from '../../src/assignment/hours.ts';
 import { loadAssignment } from '../../src/assignment/load.ts';
 import type { ReassignResult } from '../../src/pipeline/reassign.processor.ts';
 import { openLedger } from '../../src/ledger/open.ts';
+import { basename, dirname } from 'node:path';
 
 const ENV = { RA_EVENTS_SECRET: 'events-secret-0123456789', RA_LOOKUP_TOKEN: 'lookup-token-0123456789abcdef' };
 /** 0.025 min = 1.5 s: the "15 minutes" of the real rule. */
@@ -275,7 +276,8 @@ describe('assignment with the amoCRM emulator: hours, sticky, caller-ID preview'
       (e: unknown) => e as Error,
     );
     expect(err?.name).toBe('ConfigError');
-    expect(err?.message).toContain(`${file}:3 groups.sales.users.1: user Бывший Сотрудник (8801236) is deactivated in the CRM. Fix: remove them from the group or reactivate them`);
+    // The file is named as the loader shows it (relative to the working directory when shorter): match its tail.
+    expect(err?.message).toContain(`${basename(dirname(file))}/assignment.yaml:3 groups.sales.users.1: user Бывший Сотрудник (8801236) is deactivated in the CRM. Fix: remove them from the group or reactivate them`);
     expect(err?.message).toMatch(/groups\.sales\.users\.2: no CRM user 999\. Fix: use an active user id; known: .*Ирина Менеджер \(8801235\)/);
   });
 

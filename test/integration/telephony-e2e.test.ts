@@ -39,6 +39,12 @@ interface CrmUnderTest {
   /** Recording links attached to this call. */
   recordingLinks(callKey: string): string[];
   callbackTasks(): number;
+  /** Call-back tasks not completed yet. */
+  openCallbackTasks(): number;
+  /** Requests that wrote a task's completion (amoCRM PATCH /api/v4/tasks, Bitrix24 crm.activity.update). */
+  taskCompletionWrites(): number;
+  /** A manager closes (`complete`) or deletes (`delete`) every call-back task in the CRM itself. */
+  touchCallbackTasks(how: 'complete' | 'delete'): void;
   /** The lead opened for an unknown caller: its source facts as strings. */
   callLeads(): { source: string }[];
   notesContaining(text: string): number;
@@ -77,6 +83,14 @@ async function amoUnderTest(): Promise<CrmUnderTest> {
       return [...inCallNotes, ...inText];
     },
     callbackTasks: () => [...emu.state.tasks.values()].filter((t) => t.text === 'Перезвонить клиенту').length,
+    openCallbackTasks: () => [...emu.state.tasks.values()].filter((t) => t.text === 'Перезвонить клиенту' && !t.is_completed).length,
+    taskCompletionWrites: () => emu.stats.requests.filter((r) => r.method === 'PATCH' && r.path.startsWith('/api/v4/tasks') && r.status < 300).length,
+    touchCallbackTasks: (how) => {
+      for (const t of [...emu.state.tasks.values()].filter((x) => x.text === 'Перезвонить клиенту')) {
+        if (how === 'delete') emu.state.tasks.delete(t.id);
+        else t.is_completed = true;
+      }
+    },
     callLeads: () => [...emu.state.unsorted.values()].filter((u) => u.category === 'sip').map((u) => ({ source: `${u.source_name} ${String(u.metadata.phone)}` })),
     notesContaining: (text) => notes().filter((n) => typeof n.params.text === 'string' && n.params.text.includes(text)).length,
     requests: () => emu.stats.requests.length,
@@ -109,6 +123,14 @@ async function bitrixUnderTest(): Promise<CrmUnderTest> {
     callsWritten: (callKey) => calls(callKey).filter((c) => c.finished !== null).length,
     recordingLinks: (callKey) => calls(callKey).flatMap((c) => c.records.filter((r) => r.source === 'url').map((r) => r.FILENAME)),
     callbackTasks: () => [...emu.state.activities.values()].filter((a) => a.kind === 'todo' && a.SUBJECT === 'Перезвонить клиенту').length,
+    openCallbackTasks: () => [...emu.state.activities.values()].filter((a) => a.kind === 'todo' && a.SUBJECT === 'Перезвонить клиенту' && a.COMPLETED !== 'Y').length,
+    taskCompletionWrites: () => emu.stats.requests.filter((r) => r.method === 'crm.activity.update' && r.status < 300).length,
+    touchCallbackTasks: (how) => {
+      for (const a of [...emu.state.activities.values()].filter((x) => x.kind === 'todo' && x.SUBJECT === 'Перезвонить клиенту')) {
+        if (how === 'delete') emu.state.activities.delete(a.ID);
+        else a.COMPLETED = 'Y';
+      }
+    },
     callLeads: () => [...emu.state.leads.values()].filter((l) => l.SOURCE_ID === 'CALL').map((l) => ({ source: `${String(l.SOURCE_ID)} ${String(l.SOURCE_DESCRIPTION)}` })),
     notesContaining: (text) => [...emu.state.comments.values()].filter((c) => c.COMMENT.includes(text)).length,
     requests: () => emu.stats.requests.length,
@@ -286,7 +308,7 @@ for (const make of [amoUnderTest, bitrixUnderTest]) {
       }
     }, 90_000);
 
-    it('unknown caller, missed Zadarma call, end event repeated → one new call lead with the line, exactly one callback task; the call-back notes it', async () => {
+    it('unknown caller, missed Zadarma call, end event repeated → one new call lead with the line, exactly one callback task; the call-back notes it and completes the task once', async () => {
       await setup();
       const client = '79035550101';
       const pbx = `in_${Date.now().toString(16)}`;
@@ -314,13 +336,60 @@ for (const make of [amoUnderTest, bitrixUnderTest]) {
       expect(leads[0]!.source).toContain(LINE);
       if (crm.name === 'bitrix24') expect(leads[0]!.source.startsWith('CALL ')).toBe(true); // "Звонок" in the portal's source list
 
-      // The manager calls back and talks before the task is due: the lead gets a note saying so, once.
+      expect(crm.openCallbackTasks()).toBe(1);
+
+      // The manager calls back but nobody answers: no note, the task stays open.
+      const unanswered = { pbx_call_id: `out_na_${Date.now().toString(16)}`, call_start: moscow(-10), internal: crm.managerExt, destination: client, caller_id: LINE.slice(1) };
+      await post({ event: 'NOTIFY_OUT_START', ...unanswered });
+      await post({ event: 'NOTIFY_OUT_END', ...unanswered, duration: '0', disposition: 'no answer', status_code: '19', is_recorded: '0', call_id_with_rec: '' });
+      await h.drain();
+      expect(crm.notesContaining('Клиенту перезвонили')).toBe(0);
+      expect(crm.openCallbackTasks()).toBe(1);
+      expect(crm.taskCompletionWrites()).toBe(0);
+
+      // The manager calls back and talks before the task is due: the lead gets a note saying so and the task is
+      // completed, once — the repeated end event and a second answered call-back write nothing more.
       const out = { pbx_call_id: `out_${Date.now().toString(16)}`, call_start: moscow(-5), internal: crm.managerExt, destination: client, caller_id: LINE.slice(1) };
+      const outEnd = { event: 'NOTIFY_OUT_END', ...out, duration: '42', disposition: 'answered', status_code: '16', is_recorded: '0', call_id_with_rec: '' };
+      await post({ event: 'NOTIFY_OUT_START', ...out });
+      await post(outEnd);
+      await post(outEnd);
+      await h.drain();
+      expect(crm.notesContaining('Клиенту перезвонили')).toBe(1);
+      expect(crm.notesContaining('Задача «Перезвонить клиенту» закрыта')).toBe(1);
+      expect(crm.callbackTasks()).toBe(1);
+      expect(crm.openCallbackTasks()).toBe(0);
+      expect(crm.taskCompletionWrites()).toBe(1);
+      const again = { pbx_call_id: `out2_${Date.now().toString(16)}`, call_start: moscow(-2), internal: crm.managerExt, destination: client, caller_id: LINE.slice(1) };
+      await post({ event: 'NOTIFY_OUT_START', ...again });
+      await post({ event: 'NOTIFY_OUT_END', ...again, duration: '30', disposition: 'answered', status_code: '16', is_recorded: '0', call_id_with_rec: '' });
+      await h.drain();
+      expect(crm.notesContaining('Клиенту перезвонили')).toBe(1);
+      expect(crm.taskCompletionWrites()).toBe(1);
+    }, 60_000);
+
+    it.each(['complete', 'delete'] as const)('call-back task the manager already chose to %s in the CRM → the call-back notes it, writes no completion, fails nothing', async (how) => {
+      await setup();
+      const client = how === 'complete' ? '79035550111' : '79035550112';
+      const post = async (fields: Record<string, string>) => {
+        const z = zadarma(fields);
+        expect((await h.post('/hooks/zadarma/zd-main', z.body, z.headers)).status).toBe(200);
+      };
+      const missed = { pbx_call_id: `in_${how}_${Date.now().toString(16)}`, call_start: moscow(-60), caller_id: client, called_did: LINE.slice(1) };
+      await post({ event: 'NOTIFY_START', ...missed });
+      await post({ event: 'NOTIFY_END', ...missed, internal: crm.managerExt, duration: '0', disposition: 'no answer', status_code: '19', is_recorded: '0', call_id_with_rec: '' });
+      await until('the callback task', () => crm.callbackTasks() > 0, 10_000);
+      await h.drain();
+      crm.touchCallbackTasks(how);
+      const out = { pbx_call_id: `out_${how}_${Date.now().toString(16)}`, call_start: moscow(-5), internal: crm.managerExt, destination: client, caller_id: LINE.slice(1) };
       await post({ event: 'NOTIFY_OUT_START', ...out });
       await post({ event: 'NOTIFY_OUT_END', ...out, duration: '42', disposition: 'answered', status_code: '16', is_recorded: '0', call_id_with_rec: '' });
       await h.drain();
       expect(crm.notesContaining('Клиенту перезвонили')).toBe(1);
-      expect(crm.callbackTasks()).toBe(1);
+      expect(crm.taskCompletionWrites()).toBe(0);
+      expect(crm.openCallbackTasks()).toBe(0);
+      const counts = Object.values(await h.counts());
+      expect(counts.reduce((n, c) => n + (c.failed ?? 0) + (c.delayed ?? 0), 0)).toBe(0);
     }, 60_000);
 
     it('Sipuni call whose end event never comes → closed as missed by the sweeper, one callback task; a late end adds nothing', async () => {

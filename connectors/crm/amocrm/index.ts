@@ -10,6 +10,7 @@ import { authorize, onUnauthorized } from './auth.ts';
 import { checkMapping, inspectAccount } from './fields.ts';
 import { deliver, lookupPhone } from './deliver.ts';
 import { amoAssignment } from './steps/reassign.ts';
+import { completeTask } from './steps/complete-task.ts';
 
 export const amocrm = defineCrm<AmoSettings>({
   id: 'amocrm',
@@ -26,6 +27,7 @@ export const amocrm = defineCrm<AmoSettings>({
   deliver,
   lookupPhone,
   ...amoAssignment,
+  completeTask,
 });
 
 export { exchangeAuthCode, oauthCommandExchange } from './auth.ts';

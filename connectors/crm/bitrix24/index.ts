@@ -12,6 +12,7 @@ import { checkMapping, inspect } from './fields.ts';
 import { BitrixSettingsSchema, type BitrixSettings } from './settings.ts';
 import { lookupCaller } from './steps/lookup.ts';
 import { bitrixAssignment } from './steps/reassign.ts';
+import { completeTask } from './steps/complete-task.ts';
 
 export const bitrix24Crm = defineCrm<BitrixSettings>({
   id: 'bitrix24',
@@ -37,4 +38,5 @@ export const bitrix24Crm = defineCrm<BitrixSettings>({
   deliver,
   lookupPhone: (io, s, phoneE164) => lookupCaller(createBitrixClient(io, s), phoneE164),
   ...bitrixAssignment,
+  completeTask,
 });
