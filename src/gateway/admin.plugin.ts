@@ -7,14 +7,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import basicAuth from '@fastify/basic-auth';
+
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
-import { safeEqual } from './verify-source.ts';
+import { requireAdmin } from './admin-auth.ts';
 
 export const ADMIN_BASE_PATH = '/admin/queues';
 
@@ -43,15 +43,7 @@ export async function adminPlugin(app: FastifyInstance, o: AdminOptions): Promis
   serverAdapter.setBasePath(ADMIN_BASE_PATH);
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q)), serverAdapter, options: { uiConfig: { boardTitle: 'Leadgate queues' } } });
   await app.register(async (scope) => {
-    await scope.register(basicAuth, {
-      authenticate: { realm: 'Leadgate admin' },
-      async validate(u, p) {
-        // Both compared in constant time, both always compared: no hint which one was wrong.
-        const ok = [safeEqual(u, user), safeEqual(p, password)].every(Boolean);
-        if (!ok) return new Error('wrong admin user or password');
-      },
-    });
-    scope.addHook('onRequest', scope.basicAuth);
+    await requireAdmin(scope, { user, password });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_BASE_PATH });
   });
   app.addHook('onClose', async () => {

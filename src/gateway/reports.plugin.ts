@@ -6,14 +6,14 @@
  * The ledger is opened on the first request, so a gateway without one starts as fast as before.
  */
 import type { FastifyInstance } from 'fastify';
-import basicAuth from '@fastify/basic-auth';
+
 import type { Logger } from 'pino';
 import type { RuntimeConfig } from '../config/load.ts';
 import { openLedger, type LedgerStore } from '../ledger/open.ts';
 import { ReportQuerySchema } from '../reports/channels.ts';
 import { loadChannelReport } from '../reports/load.ts';
 import { renderReportPage } from '../reports/page.ts';
-import { safeEqual } from './verify-source.ts';
+import { requireAdmin } from './admin-auth.ts';
 
 export interface ReportsPluginOptions {
   config: RuntimeConfig;
@@ -49,14 +49,7 @@ export async function reportsPlugin(app: FastifyInstance, o: ReportsPluginOption
   });
 
   await app.register(async (scope) => {
-    await scope.register(basicAuth, {
-      authenticate: { realm: 'Leadgate admin' },
-      async validate(u, p) {
-        const ok = [safeEqual(u, user), safeEqual(p, password)].every(Boolean);
-        if (!ok) return new Error('wrong admin user or password');
-      },
-    });
-    scope.addHook('onRequest', scope.basicAuth);
+    await requireAdmin(scope, { user, password });
 
     const report = async (query: unknown) => {
       const q = ReportQuerySchema.safeParse(query ?? {});
