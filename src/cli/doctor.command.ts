@@ -7,12 +7,14 @@
  * - each CRM account: credentials accepted, token expiry, mapping against the live account (`AccountRuntime.facts()`).
  * It never starts a Redis of its own and writes nothing but the CRM's token cache.
  */
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import pino from 'pino';
 import type { RuntimeConfig } from '../config/load.ts';
 import { makeKeys } from '../infra/keys.ts';
-import { withTimeout } from '../infra/redis.ts';
+import { createRedis, waitReady, withTimeout } from '../infra/redis.ts';
+
+const isCluster = (r: Redis): boolean => (r as unknown as { isCluster?: boolean }).isCluster === true;
 import { createAccountRuntime } from '../pipeline/crm-runtime.ts';
 import { QUEUE_DELIVER, QUEUE_INTAKE } from '../pipeline/queues.ts';
 import { ConfigError, CrmError } from '../sdk/errors.ts';
@@ -86,19 +88,30 @@ export async function runDoctor(o: { config: RuntimeConfig; redisUrl: string; en
       out.push(WARN(`source "${s.config.id}" (${s.connector.id}) has no secret: anyone who learns its URL can post leads`, `add secretEnv: ${s.config.id.toUpperCase().replace(/-/g, '_')}_SECRET and send the value in X-Leadgate-Secret or ?secret=`));
     }
   }
-  const redis = new Redis(o.redisUrl, { lazyConnect: true, connectTimeout: 2_000, maxRetriesPerRequest: 1, retryStrategy: () => null, enableOfflineQueue: false });
-  redis.on('error', () => undefined);
+  // The hub's own connection (plain, Sentinel or Cluster URL), failing fast: the doctor never waits on a dead Redis.
+  let redis: Redis;
+  try {
+    redis = createRedis(o.redisUrl, 'producer');
+  } catch (err) {
+    out.push(PROBLEM(`REDIS_URL: ${(err as Error).message}`, 'write redis://host:6379, redis-sentinel://s1:26379,s2:26379/mymaster or redis-cluster://n1:6379,n2:6379'));
+    return out;
+  }
   try {
     try {
-      await redis.connect();
+      await waitReady(redis, 3_000);
       await withTimeout(redis.ping(), 2_000, 'PING');
     } catch (err) {
       out.push(PROBLEM(`Redis at ${redactUrl(o.redisUrl)} does not answer (${(err as Error).message})`, 'start Redis (`docker compose up -d redis`) or set REDIS_URL to where it runs'));
       return out;
     }
-    const info = parseInfo(await redis.info());
-    const cfg = { appendonly: await configGet(redis, 'appendonly'), appendfsync: await configGet(redis, 'appendfsync'), 'maxmemory-policy': await configGet(redis, 'maxmemory-policy') };
-    out.push(...judgeRedis(info, cfg));
+    // Every master must persist: on a Cluster, whichever master holds the hub's slot today may fail over tomorrow.
+    const masters = isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+    for (const node of masters) {
+      const info = parseInfo(await node.info());
+      const cfg = { appendonly: await configGet(node, 'appendonly'), appendfsync: await configGet(node, 'appendfsync'), 'maxmemory-policy': await configGet(node, 'maxmemory-policy') };
+      const at = masters.length > 1 ? `${node.options.host}:${node.options.port}: ` : '';
+      out.push(...judgeRedis(info, cfg).map((f) => (at ? { ...f, what: `${at}${f.what}` } : f)));
+    }
     out.push(...(await failedJobs(redis, o.config.raw.redisPrefix)));
     for (const account of o.config.crm.values()) out.push(...(await checkAccount(o.config, account.config.id, redis, o.crmTimeoutMs ?? 30_000)));
     return out;

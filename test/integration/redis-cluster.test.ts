@@ -19,6 +19,7 @@ import { QUEUE_INTAKE } from '../../src/pipeline/queues.ts';
 import { startAmoEmulator, type RunningAmoEmulator } from '../emulators/amocrm/start.ts';
 import { hasRedisBinaries, PrivateRedisCluster, PrivateSentinel } from '../support/redis-cluster.ts';
 import { uniquePrefix } from '../support/redis.ts';
+import { runDoctor } from '../../src/cli/doctor.command.ts';
 
 describe('REDIS_URL forms', () => {
   it('redis-cluster:// lists the seed nodes, with credentials and TLS when given', () => {
@@ -47,6 +48,11 @@ const binaries = hasRedisBinaries();
 if (!binaries) console.warn('redis-cluster.test: SKIPPED the live Cluster and Sentinel tests — redis-server/redis-cli not on PATH (apt-get install redis-server)');
 
 /** The gateway and a worker as `leadgate gateway|worker` start them, against `redisUrl`, delivering into the emulator. */
+/** A config with no CRM account: what `leadgate doctor` needs to check Redis alone. */
+function bareConfig(prefix: string) {
+  return resolveConfig({ file: '(doctor test)', value: { redisPrefix: prefix, sources: [{ id: 'site', connector: 'form', name: 'Сайт' }] }, lineOf: () => undefined }, registry, {}, resolve('.'));
+}
+
 async function startHub(redisUrl: string, prefix: string, emu: RunningAmoEmulator) {
   // The CRM runtime reads credentials from process.env (as the harness sets them).
   process.env.CLUSTER_AMO_TOKEN = emu.token;
@@ -135,6 +141,14 @@ describe.skipIf(!binaries)('the hub on a live 3-master Redis Cluster', () => {
     await oneLeadOnce(hub!, emu, cluster.url, prefix, 'cluster-1');
   }, 60_000);
 
+  it('`leadgate doctor` takes the cluster URL and checks the persistence of every master', async () => {
+    const findings = await runDoctor({ config: bareConfig(prefix), redisUrl: cluster.url });
+    const aof = findings.filter((f) => /AOF|appendonly/i.test(f.what));
+    // One persistence finding per master, each naming its node (the private cluster runs without AOF: problems).
+    for (const port of cluster.ports) expect(aof.some((f) => f.what.startsWith(`127.0.0.1:${port}: `)), `no AOF finding for :${port}`).toBe(true);
+    expect(findings.some((f) => f.level === 'problem' && /does not answer/.test(f.what))).toBe(false);
+  }, 30_000);
+
   it('the hub keys live in the prefix slot, on a node other than the first seed (MOVED was followed)', async () => {
     const owner = await cluster.nodeFor(prefix);
     expect(owner).not.toBe(cluster.ports[0]);
@@ -167,6 +181,12 @@ describe.skipIf(!binaries)('the hub behind a live Sentinel', () => {
     await hub?.close();
     await emu?.close();
     await sentinel?.stop();
+  }, 30_000);
+
+  it('`leadgate doctor` takes the Sentinel URL and checks the master it names', async () => {
+    const findings = await runDoctor({ config: bareConfig(prefix), redisUrl: sentinel.url });
+    expect(findings.some((f) => f.level === 'problem' && /does not answer/.test(f.what))).toBe(false);
+    expect(findings.some((f) => /maxmemory-policy|AOF|appendonly/i.test(f.what))).toBe(true);
   }, 30_000);
 
   it('finds the master through the Sentinel: one lead in the CRM, the redelivery a duplicate', async () => {
