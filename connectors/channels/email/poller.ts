@@ -23,6 +23,8 @@ import type { EmailSettings, ImapSettings } from './settings.ts';
 const CONNECT_TIMEOUT_MS = 30_000;
 /** Longest one round (search, fetch, store, mark) may take before the connection is dropped (imapflow #252). */
 const ROUND_TIMEOUT_MS = 5 * 60_000;
+/** How long a stop waits for the message in hand to be marked before closing the connection anyway. */
+const STOP_GRACE_MS = 10_000;
 /** After a failed login: do not hammer the server (and do not get the account locked). */
 const LOGIN_RETRY_MS = 5 * 60_000;
 
@@ -120,9 +122,14 @@ async function session(client: ImapFlow, settings: EmailSettings, imap: ImapSett
     due = true;
     kick();
   });
+  // Stopping waits for a round in progress (bounded by ROUND_TIMEOUT_MS): a message already stored is then also
+  // marked handled, so the process that takes the mailbox over does not fetch it again.
+  let inRound = false;
   const onAbort = (): void => {
     kick();
-    client.close();
+    if (!inRound) client.close();
+    // A round stuck on a silent server must not hold the shutdown for ROUND_TIMEOUT_MS.
+    else setTimeout(() => client.close(), STOP_GRACE_MS).unref();
   };
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -133,6 +140,7 @@ async function session(client: ImapFlow, settings: EmailSettings, imap: ImapSett
     while (!io.signal.aborted && client.usable) {
       if (due) {
         due = false;
+        inRound = true;
         try {
           due = await withTimeout(round(client, settings, imap, io, log, now), ROUND_TIMEOUT_MS, 'IMAP round');
           retryMs = 0;
@@ -140,6 +148,8 @@ async function session(client: ImapFlow, settings: EmailSettings, imap: ImapSett
           if (!(err instanceof PutFailedError)) throw err; // IMAP trouble: reconnect with a fresh client
           retryMs = Math.min(60_000, Math.max(1_000, retryMs * 2));
           log.warn({ err: err.message, retryMs }, 'intake store unavailable: nothing marked, trying again');
+        } finally {
+          inRound = false;
         }
         if (due) continue;
       }
@@ -214,6 +224,7 @@ async function round(client: ImapFlow, settings: EmailSettings, imap: ImapSettin
     io.count('fetched', messages.length);
 
     for (const m of messages) {
+      if (io.signal.aborted) break; // stopping: finish the message in hand, leave the rest to the next holder
       if (!m.source) continue;
       const raw: RawEvent = { method: 'POLL', subPath: '', headers: { 'content-type': 'message/rfc822' }, query: {}, body: m.source, receivedAt: now() };
       let result: 'accepted' | 'duplicate';
