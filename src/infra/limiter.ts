@@ -86,9 +86,10 @@ export class RedisLimiter {
  * A fixed-window request counter (what @fastify/rate-limit's Redis store does), as a Lua fragment so the
  * gateway can run it inside its intake script: one round trip for the limit and the duplicate check.
  * Uses `KEYS[<keyIdx>]`, `ARGV[<maxIdx>]` (0 = no limit) and `ARGV[<maxIdx>+1]` (window ms); returns from
- * the script with `-<ms until the window resets>` when over the limit, else falls through.
+ * the script with `limitedReply(<ms until the window resets>)` (default `-<ms>`) when over the limit, else falls
+ * through.
  */
-export function fixedWindowLua(keyIdx: number, maxIdx: number): string {
+export function fixedWindowLua(keyIdx: number, maxIdx: number, limitedReply: (msExpr: string) => string = (ms) => `-${ms}`): string {
   const key = `KEYS[${keyIdx}]`;
   const max = `tonumber(ARGV[${maxIdx}])`;
   const win = `ARGV[${maxIdx + 1}]`;
@@ -99,7 +100,7 @@ if ${max} > 0 then
   if n > ${max} then
     local t = redis.call('PTTL', ${key})
     if t < 0 then redis.call('PEXPIRE', ${key}, ${win}); t = tonumber(${win}) end
-    return -math.max(t, 1)
+    return ${limitedReply('math.max(t, 1)')}
   end
 end`;
 }

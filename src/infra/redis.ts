@@ -2,22 +2,27 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 
 /**
  * Connections to the one Redis every process shares. Producers (the gateway) fail fast so a dead Redis
- * means an honest 503; workers wait and reconnect forever.
+ * means an honest 503 (`intake`: a producer that also pipelines concurrent commands); workers wait and reconnect
+ * forever.
  *
  * `REDIS_URL` forms: `redis://` / `rediss://` (one server), `redis-sentinel://` (a Sentinel set, see
  * parseSentinelUrl) and `redis-cluster://` / `rediss-cluster://` (Redis Cluster, see parseClusterUrl). A Cluster
  * connection is an ioredis `Cluster` returned under the `Redis` type: the commands the hub uses (keys of one
  * hash tag, Lua scripts, MULTI, BullMQ) behave the same; whole-keyspace commands (SCAN, KEYS) see one node only.
  */
-export function createRedis(url: string, role: 'producer' | 'worker' | 'plain'): Redis {
+export function createRedis(url: string, role: 'producer' | 'intake' | 'worker' | 'plain'): Redis {
   const common: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   };
+  const producer: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_500 };
   const perRole: RedisOptions =
     role === 'producer'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1_500 }
+      ? producer
+      : role === 'intake'
+        ? // The gateway's per-event write: commands of concurrent requests issued in one tick leave in one socket write.
+          { ...producer, enableAutoPipelining: true }
       : role === 'worker'
         ? { maxRetriesPerRequest: null }
         : { maxRetriesPerRequest: 3 };

@@ -4,6 +4,7 @@ import { IntakeUnavailableError } from '../sdk/errors.ts';
 import type { Keys } from '../infra/keys.ts';
 import { fixedWindowLua } from '../infra/limiter.ts';
 import { waitReady, withTimeout } from '../infra/redis.ts';
+import { createOneTripAdd, type OneTripAdd, type PreludeLua } from './intake-add.ts';
 import type { StoredEvent } from './queues.ts';
 
 /** A per-client, per-source request budget at the gateway, counted in Redis (shared by every gateway process). */
@@ -50,6 +51,11 @@ const CHECK_SCRIPT = `${fixedWindowLua(3, 1)}${fixedWindowLua(4, 3)}
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
 return 0`;
 
+/** The same check as a prelude to BullMQ's add script (intake-add.ts): its keys and arguments come after BullMQ's. */
+const checkPrelude: PreludeLua = (k, a) => `-- leadgate: the intake check (enqueue.ts), then BullMQ's addStandardJob
+${fixedWindowLua(k + 3, a + 1, (ms) => `{2, ${ms}}`)}${fixedWindowLua(k + 4, a + 3, (ms) => `{2, ${ms}}`)}
+if redis.call('EXISTS', KEYS[${k + 1}]) == 1 or redis.call('EXISTS', KEYS[${k + 2}]) == 1 then return {1} end`;
+
 /** The same two counters for a request that stores nothing (rejected, handshake). KEYS: source+client, client. */
 const CHARGE_SCRIPT = `${fixedWindowLua(1, 1)}${fixedWindowLua(2, 3)}
 return 0`;
@@ -74,9 +80,11 @@ function budgetArgs(keys: Keys, b: IntakeBudget | undefined, noLimit: string): {
 export const intakeJobId = (ev: Pick<StoredEvent, 'sourceId' | 'eventHash'>): string => `${ev.sourceId}.${ev.eventHash}`;
 
 /**
- * Per event: the check script (limit + duplicate) then `queue.add` with the event's job id — two round trips. A
- * crash after the add leaves a job that the worker marks; a concurrent duplicate that passed the check together
- * with the first collapses into the same job id. The reverse order (marker before the job) could lose an event.
+ * Per event: the check (limit + duplicate) and BullMQ's add of the job under the event's job id, in one Lua call
+ * (intake-add.ts); where the installed BullMQ does not fit that, the check script then `queue.add` — two round
+ * trips, where a concurrent duplicate that passed the check together with the first collapses into the same job
+ * id. A crash after the add leaves a job that the worker marks. The reverse order (marker before the job) could
+ * lose an event.
  */
 export function createIntakeStore(o: {
   queue: Queue;
@@ -85,19 +93,39 @@ export function createIntakeStore(o: {
   /** The idempotency window. Not used here since the worker writes the marker (with the same setting); kept for callers. */
   ttlSec: number;
   timeoutMs: number;
+  /** The connection of the one-round-trip add (see intake-add.ts); default `redis`. */
+  addRedis?: Redis;
+  /** false: always the two-round-trip path (check script, then `queue.add`); for tests comparing both. */
+  oneRoundTrip?: boolean;
 }): IntakeStore {
   const redis = o.redis as CheckingRedis;
   // defineCommand: EVALSHA with a fallback to EVAL after a script flush or failover (and per node on Cluster).
   if (typeof redis.leadgateIntakeCheck !== 'function') redis.defineCommand('leadgateIntakeCheck', { numberOfKeys: 4, lua: CHECK_SCRIPT });
   if (typeof redis.leadgateIntakeCharge !== 'function') redis.defineCommand('leadgateIntakeCharge', { numberOfKeys: 2, lua: CHARGE_SCRIPT });
   const noLimit = `${o.keys.prefix}:rl:none`;
+  // The one-round-trip path, known once BullMQ has registered its scripts (null: this BullMQ does not fit it).
+  let oneTrip: Promise<OneTripAdd | null> | undefined;
+  const oneTripAdd = (): Promise<OneTripAdd | null> =>
+    (oneTrip ??= o.queue.waitUntilReady().then(
+      () => (o.oneRoundTrip === false ? null : createOneTripAdd(o.queue, o.addRedis ?? o.redis, 'event', checkPrelude)),
+      (err: unknown) => {
+        oneTrip = undefined; // not ready (Redis down): decided again on the next event
+        throw err;
+      },
+    ));
 
   /** `> 0`: ms until the budget resets (nothing stored). */
   async function store(ev: StoredEvent, budget: IntakeBudget | undefined): Promise<'accepted' | 'duplicate' | number> {
     // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
     if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
+    if (o.addRedis && o.addRedis.status !== 'ready') await waitReady(o.addRedis, o.timeoutMs);
     const jobId = intakeJobId(ev);
     const { counters, argv } = budgetArgs(o.keys, budget, noLimit);
+    const fast = await oneTripAdd();
+    if (fast) {
+      const r = await fast.add(ev, jobId, [o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), ...counters], argv);
+      return r.kind === 'added' ? 'accepted' : r.kind === 'duplicate' ? 'duplicate' : r.waitMs;
+    }
     const check = Number(await redis.leadgateIntakeCheck(o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), ...counters, ...argv));
     if (check < 0) return -check;
     if (check === 1) return 'duplicate';

@@ -36,7 +36,8 @@ export async function startGateway(o: {
   const limiterRedis = createRedis(o.redisUrl, 'producer');
   const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix: cfg.redisPrefix, defaultJobOptions: intakeJobOptions(10) });
   queue.on('error', () => {});
-  const intake = createIntakeStore({ queue, redis: producer, keys: makeKeys(cfg.redisPrefix), ttlSec: Math.round(cfg.idempotencyTtlDays * 86400), timeoutMs: cfg.gateway.enqueueTimeoutMs });
+  const intakeRedis = createRedis(o.redisUrl, 'intake');
+  const intake = createIntakeStore({ queue, redis: producer, addRedis: intakeRedis, keys: makeKeys(cfg.redisPrefix), ttlSec: Math.round(cfg.idempotencyTtlDays * 86400), timeoutMs: cfg.gateway.enqueueTimeoutMs });
   // Caller-ID lookups, CRM change webhooks and recording links: their own connection, CRM calls may be slow.
   const telephonyRedis = createRedis(o.redisUrl, 'plain');
   const telephony = createGatewayTelephony({ config: o.config, redis: telephonyRedis, keys: makeKeys(cfg.redisPrefix), log: o.log, env: o.env ?? process.env });
@@ -65,6 +66,7 @@ export async function startGateway(o: {
       await app.close();
       await queue.close().catch(() => undefined);
       producer.disconnect();
+      intakeRedis.disconnect();
       limiterRedis.disconnect();
       telephonyRedis.disconnect();
       opsRedis.disconnect();

@@ -2,8 +2,9 @@
  * Gateway intake vs a bare Fastify + BullMQ baseline, measured in the same run at `BENCH_CONNECTIONS` (50).
  * The hub path: secret check, decode, duplicate check + per-IP/source rate limit in Redis, durable `queue.add`.
  * The baseline: Fastify's JSON parser and one `queue.add` with a random job id, nothing else.
- * `BENCH_INTAKE_ROUNDS` (default 3) alternates hub and baseline rounds so CPU noise from other processes hits
- * both alike; the figures are the medians of the rounds, the ratio the median of the per-round ratios.
+ * `BENCH_INTAKE_ROUNDS` (default 7, `BENCH_REQUESTS` 8000 each) alternates hub and baseline rounds so CPU noise
+ * hits both alike; the figures are the medians of the rounds, the ratio the median of the per-round ratios. On 2
+ * cores single rounds swing by ±20 % either way (GC and Redis share the second core), hence the rounds.
  * Run alone: `BENCH_ONLY=intake npm run bench`.
  */
 import Fastify from 'fastify';
@@ -14,8 +15,8 @@ import { startHarness } from '../support/harness.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
-const ROUNDS = Number(process.env.BENCH_INTAKE_ROUNDS ?? 3);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 8000);
+const ROUNDS = Number(process.env.BENCH_INTAKE_ROUNDS ?? 7);
 
 export interface LoadFigures {
   rps: number;

@@ -16,7 +16,7 @@ import { startBitrixEmulator } from '../emulators/bitrix24/start.ts';
 import { benchIntake } from './intake.ts';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 8000);
 const LEADS = Number(process.env.BENCH_LEADS ?? 42);
 
 /**

@@ -24,18 +24,25 @@ const event = (id: string): StoredEvent => ({
   raw: { method: 'POST', subPath: '', headers: { 'content-type': 'application/json' }, query: {}, bodyB64: Buffer.from(`{"submission_id":"${id}"}`).toString('base64'), receivedAt: new Date().toISOString() },
 });
 
-describe('intake store', () => {
+// Both paths: one round trip (the check as a prelude of BullMQ's add, on a connection of its own as the gateway
+// runs it) and two (check script, then queue.add), which the gateway falls back to when BullMQ does not fit.
+describe.each([
+  { path: 'one round trip', oneRoundTrip: true },
+  { path: 'two round trips', oneRoundTrip: false },
+])('intake store, $path', ({ oneRoundTrip }) => {
   const prefix = uniquePrefix();
   const keys = makeKeys(prefix);
   const producer = createRedis(TEST_REDIS_URL, 'producer');
+  const addRedis = createRedis(TEST_REDIS_URL, 'intake');
   const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix });
   let store: IntakeStore;
   beforeAll(() => {
-    store = createIntakeStore({ queue, redis: producer, keys, ttlSec: 3600, timeoutMs: 1000 });
+    store = createIntakeStore({ queue, redis: producer, addRedis, keys, ttlSec: 3600, timeoutMs: 1000, oneRoundTrip });
   });
   afterAll(async () => {
     await queue.close();
     producer.disconnect();
+    addRedis.disconnect();
     await cleanupPrefix(prefix);
   });
 
