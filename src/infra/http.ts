@@ -35,8 +35,8 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
 
   async function send<T>(req0: HttpRequest, retried: boolean): Promise<HttpResponse<T>> {
     const req = o.authorize ? await o.authorize(req0) : req0;
-    if (o.limiter && !req.unlimited) await o.limiter.acquire();
-    const started = Date.now();
+    const limiter = o.limiter && !req.unlimited ? o.limiter : undefined;
+    let askedAt = limiter ? await limiter.acquire() : 0;
     const isForm = req.encoding === 'form';
     const headers: Record<string, string> = { Accept: 'application/json', ...(req.headers ?? {}) };
     let data: unknown = undefined;
@@ -44,6 +44,9 @@ export function createHttpClient(o: HttpClientOptions): HttpClient {
       data = isForm ? qs.stringify(req.data, { encodeValuesOnly: false }) : JSON.stringify(req.data);
       headers['Content-Type'] = isForm ? 'application/x-www-form-urlencoded' : 'application/json';
     }
+    // Last step before the socket: a slot granted too long ago would land bunched with later ones (limiter.ts).
+    while (limiter?.stale(askedAt)) askedAt = await limiter.acquire();
+    const started = Date.now();
     let res;
     try {
       res = await ax.request({

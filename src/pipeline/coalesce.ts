@@ -17,18 +17,18 @@ import type { BatchItemOutcome, BatchLane } from '../sdk/crm.ts';
 import { RedisLimiter } from '../infra/limiter.ts';
 
 /** Slots taken ahead for the request about to be sent in this async context. */
-const preTaken = new AsyncLocalStorage<{ free: number }>();
+const preTaken = new AsyncLocalStorage<{ free: number; askedAt: number }>();
 
 /**
  * The account's limiter as the HTTP client sees it: a request sent by a lane flush uses the slot the lane already
  * took; any further request in the same flush (a retry after a 401, a token refresh) takes its own.
  */
 export class SlotAwareLimiter extends RedisLimiter {
-  override async acquire(maxWaitMs?: number): Promise<void> {
+  override async acquire(maxWaitMs?: number): Promise<number> {
     const s = preTaken.getStore();
     if (s && s.free > 0) {
       s.free -= 1;
-      return;
+      return s.askedAt;
     }
     return super.acquire(maxWaitMs);
   }
@@ -61,16 +61,20 @@ export interface Coalescer {
   stats: CoalescerStats;
 }
 
-/** `slot` waits for one rate-limit slot of the account (RedisLimiter.acquire of the same limiter key). */
-export function createCoalescer(o: { slot: () => Promise<void>; log?: Logger }): Coalescer {
+/**
+ * `slot` waits for one rate-limit slot of the account (RedisLimiter.acquire of the same limiter key) and may
+ * resolve to when it was asked for (else: now), which the HTTP client checks before sending (RedisLimiter.stale).
+ */
+export function createCoalescer(o: { slot: () => Promise<number | void>; log?: Logger }): Coalescer {
   const lanes = new Map<string, LaneState>();
   const stats: CoalescerStats = { requests: 0, items: 0, maxWeight: 0 };
 
   async function drain(name: string, lane: LaneState): Promise<void> {
     try {
       while (lane.pending.length) {
+        let askedAt: number;
         try {
-          await preTaken.exit(() => o.slot());
+          askedAt = (await preTaken.exit(() => o.slot())) ?? Date.now();
         } catch (err) {
           // No slot in time (or Redis away): every waiting delivery retries on its own schedule.
           for (const p of lane.pending.splice(0)) p.reject(err);
@@ -83,7 +87,7 @@ export function createCoalescer(o: { slot: () => Promise<void>; log?: Logger }):
         stats.maxWeight = Math.max(stats.maxWeight, weight);
         let outcomes: BatchItemOutcome<unknown>[];
         try {
-          outcomes = await preTaken.run({ free: 1 }, () => lane.spec.send(batch.map((p) => p.item)));
+          outcomes = await preTaken.run({ free: 1, askedAt }, () => lane.spec.send(batch.map((p) => p.item)));
         } catch (err) {
           for (const p of batch) p.reject(err);
           continue;

@@ -62,6 +62,7 @@ async function benchDelivery(mode: { batch: boolean; pipeline?: string }) {
     maxItemsPerWrite: Math.max(0, ...writes.map((r) => r.items ?? 0)),
     maxRequestsInAnySecond: emu.stats.maxPerWindow,
     limitExceeded: emu.stats.limitExceeded,
+    staleSlots: h.workers!.ctx.accounts.get('amo')!.limiter.staleSlots,
     own429: log.filter((r) => r.status === 429 && !r.fault).length,
     counts: emu.state.counts(),
   };
@@ -187,21 +188,38 @@ const pct = (xs: number[], p: number): number => {
 };
 
 /**
- * Offered load of `rate` leads/s, `n` leads: latency from the gateway's 200 to the delivery finished in the CRM
- * (lead, contact, note, task all written). Also the Redis memory each delivered event keeps (completed job for
- * 24 h, idempotency key and step journal for the idempotency window).
+ * Offered load of `rate` leads/s, `n` leads, into the amoCRM emulator (7 req/s) or the Bitrix24 one (2 req/s, burst
+ * 50; batched: ~0.13 requests a lead, so 10 leads/s is under its ceiling). Latency from the gateway's 200 to the
+ * card (the lead, with its contact, in the CRM) and to the delivery done (note and task written too). Also the
+ * Redis memory each delivered event keeps (completed job for 24 h, idempotency key and step journal for the
+ * idempotency window).
  */
-async function benchLatency(rate: number, n: number) {
-  const emu = await startAmoEmulator();
-  const h = await startHarness({
-    config: { crm: [{ id: 'amo', connector: 'amocrm', settings: { baseUrl: emu.url, auth: 'long-lived', tokenEnv: 'BENCH_AMO_TOKEN' } }], sources: [{ id: 'site', connector: 'form', name: 'Bench', rateLimitPerMinute: 100_000 }] },
-    env: { BENCH_AMO_TOKEN: emu.token },
-  });
+async function benchLatency(crm: 'amocrm' | 'bitrix24', rate: number, n: number) {
+  const amo = crm === 'amocrm' ? await startAmoEmulator() : undefined;
+  const b24 = crm === 'bitrix24' ? await startBitrixEmulator() : undefined;
+  const source = { id: 'site', connector: 'form', name: 'Bench', rateLimitPerMinute: 100_000 };
+  const h = amo
+    ? await startHarness({ config: { crm: [{ id: 'amo', connector: 'amocrm', settings: { baseUrl: amo.url, auth: 'long-lived', tokenEnv: 'BENCH_AMO_TOKEN' } }], sources: [source] }, env: { BENCH_AMO_TOKEN: amo.token } })
+    : await startHarness({ config: { crm: [{ id: 'crm', connector: 'bitrix24', settings: { auth: 'webhook', webhookUrlEnv: 'BENCH_B24_WEBHOOK' } }], sources: [source] }, env: { BENCH_B24_WEBHOOK: b24!.webhookUrl } });
+  /** New leads in the emulator with the client name they belong to ("Клиент <i>"). */
+  function* leadNames(): Generator<[number, string | undefined]> {
+    if (amo) for (const lead of amo.state.leads.values()) yield [lead.id, lead.contacts.map((c) => amo.state.contacts.get(c.id)?.name).find((x) => x?.startsWith('Клиент '))];
+    else for (const [id, lead] of b24!.state.leads) yield [id, typeof lead.NAME === 'string' ? lead.NAME : undefined];
+  }
   const sentAt = new Map<string, number>();
   const doneAt = new Map<string, number>();
+  // The card: when the emulator holds the lead (linked to the contact named after lead i), before its note and task.
+  const cardAt = new Map<number, number>();
+  const keyOf = new Map<number, string>();
+  const seenLeads = new Set<number>();
   let seen = 0;
   const poll = setInterval(() => {
     for (; seen < h.delivered.length; seen++) doneAt.set(h.delivered[seen]!.deliveryKey, Date.now());
+    for (const [id, name] of leadNames()) {
+      if (seenLeads.has(id) || !name?.startsWith('Клиент ')) continue;
+      seenLeads.add(id);
+      cardAt.set(Number(name.slice('Клиент '.length)), Date.now());
+    }
   }, 5);
   const t0 = Date.now();
   const posts: Promise<void>[] = [];
@@ -212,6 +230,7 @@ async function benchLatency(rate: number, n: number) {
       h.post('/hooks/form/site', JSON.stringify({ name: `Клиент ${i}`, phone: `8 916 ${String(2000000 + i)}`, email: `lat${i}-${t0}@example.ru`, submission_id: `lat-${rate}-${i}-${t0}` }), { 'content-type': 'application/json' }).then((res) => {
         const event = (JSON.parse(res.body) as { event: string }).event;
         sentAt.set(`site.${event}.0`, Date.now());
+        keyOf.set(i, `site.${event}.0`);
       }),
     );
   }
@@ -220,9 +239,10 @@ async function benchLatency(rate: number, n: number) {
   clearInterval(poll);
   for (; seen < h.delivered.length; seen++) doneAt.set(h.delivered[seen]!.deliveryKey, Date.now());
   const lat = [...sentAt].map(([k, at]) => (doneAt.get(k) ?? NaN) - at).filter(Number.isFinite);
-  const out = { rate, leads: n, delivered: lat.length, p50ms: pct(lat, 0.5), p95ms: pct(lat, 0.95), maxMs: Math.max(...lat), seconds: (Date.now() - t0) / 1000, bytesKeptPerDeliveredEvent: (await prefixBytes(h.prefix)) / n, maxRequestsInAnySecond: emu.stats.maxPerWindow };
+  const card = [...keyOf].map(([i, k]) => (cardAt.get(i) ?? NaN) - sentAt.get(k)!).filter(Number.isFinite);
+  const out = { rate, leads: n, delivered: lat.length, p50ms: pct(lat, 0.5), p95ms: pct(lat, 0.95), maxMs: Math.max(...lat), cards: card.length, cardP50ms: pct(card, 0.5), cardP95ms: pct(card, 0.95), seconds: (Date.now() - t0) / 1000, bytesKeptPerDeliveredEvent: (await prefixBytes(h.prefix)) / n, crm, limit: amo ? `max ${amo.stats.maxPerWindow} req in any 1 s of 7` : `${b24!.stats.limitErrors} × QUERY_LIMIT_EXCEEDED` };
   await h.close();
-  await emu.close();
+  await (amo ?? b24)!.close();
   return out;
 }
 
@@ -253,7 +273,13 @@ const intake = want('intake') ? await benchIntake() : undefined;
 const delivery = want('delivery') ? { perLead: await benchDelivery({ batch: false }), batched: await benchDelivery({ batch: true }), batchedPipeline: await benchDelivery({ batch: true, pipeline: 'Партнёры' }) } : undefined;
 const b24 = want('bitrix24') ? { perLead: await benchBitrixDelivery(false), batched: await benchBitrixDelivery(true) } : undefined;
 const lookup = want('lookup') ? await benchLookup() : undefined;
-const latency = want('latency') ? [await benchLatency(10, Number(process.env.BENCH_LATENCY_LEADS ?? 60)), await benchLatency(1, Number(process.env.BENCH_LATENCY_SLOW_LEADS ?? 20))] : [];
+const latency = want('latency')
+  ? [
+      await benchLatency('amocrm', 10, Number(process.env.BENCH_LATENCY_LEADS ?? 60)),
+      await benchLatency('amocrm', 1, Number(process.env.BENCH_LATENCY_SLOW_LEADS ?? 40)),
+      await benchLatency('bitrix24', 10, Number(process.env.BENCH_LATENCY_B24_LEADS ?? 200)),
+    ]
+  : [];
 const memory = want('memory') ? await benchMemory() : undefined;
 const fmt = (n: number) => n.toFixed(1);
 if (intake) {
@@ -265,8 +291,8 @@ if (intake) {
   console.log('intake ratio to baseline: %s (target ≥ 0.8; median of %d alternating rounds: %s)', intake.ratio.toFixed(2), intake.rounds.length, intake.rounds.map((r) => r.ratio.toFixed(2)).join(' '));
 }
 if (delivery) {
-  console.log('\nDelivery into the amoCRM emulator (7 req/s limit; hub window 7 per 1.25 s), per-lead vs batched:');
-  const row = (d: typeof delivery.perLead) => ({ placement: d.placement, leads: d.leads, 'leads/s': d.leadsPerSec.toFixed(2), 'requests/lead': d.requestsPerLead.toFixed(2), 'items/write': d.itemsPerWrite.toFixed(1), 'ceiling leads/s': d.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(d.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': d.maxRequestsInAnySecond, 'limit exceeded': d.limitExceeded, 'own 429': d.own429 });
+  console.log('\nDelivery into the amoCRM emulator (7 req/s limit; hub window 7 per 1.08 s), per-lead vs batched:');
+  const row = (d: typeof delivery.perLead) => ({ placement: d.placement, leads: d.leads, 'leads/s': d.leadsPerSec.toFixed(2), 'requests/lead': d.requestsPerLead.toFixed(2), 'items/write': d.itemsPerWrite.toFixed(1), 'ceiling leads/s': d.ceilingLeadsPerSec.toFixed(2), 'share of ceiling': `${(d.shareOfCeiling * 100).toFixed(0)}%`, 'max req in any 1 s': d.maxRequestsInAnySecond, 'limit exceeded': d.limitExceeded, 'own 429': d.own429, 'stale slots': d.staleSlots });
   console.table({ 'per-lead': row(delivery.perLead), batched: row(delivery.batched), 'batched, pipeline': row(delivery.batchedPipeline) });
 }
 if (b24) {
@@ -282,8 +308,8 @@ if (lookup) {
   });
 }
 if (latency.length) {
-  console.log('\nReceived (gateway 200) → in amoCRM (lead, contact, note, task written), emulator at 7 req/s:');
-  console.table(Object.fromEntries(latency.map((l) => [`${l.rate} lead/s × ${l.leads}`, { delivered: l.delivered, 'p50 s': (l.p50ms / 1000).toFixed(2), 'p95 s': (l.p95ms / 1000).toFixed(2), 'max s': (l.maxMs / 1000).toFixed(2), 'max req in any 1 s': l.maxRequestsInAnySecond, 'Redis kept per delivered event': `${Math.round(l.bytesKeptPerDeliveredEvent)} B` }])));
+  console.log('\nReceived (gateway 200) → card in the CRM (lead with its contact) and → delivery done (note and task written too); amoCRM emulator at 7 req/s (ceiling ≈ 2.5 leads/s batched), Bitrix24 at 2 req/s (≈ 14 leads/s batched):');
+  console.table(Object.fromEntries(latency.map((l) => [`${l.crm} ${l.rate} lead/s × ${l.leads}`, { delivered: l.delivered, 'card p50 s': (l.cardP50ms / 1000).toFixed(2), 'card p95 s': (l.cardP95ms / 1000).toFixed(2), 'done p50 s': (l.p50ms / 1000).toFixed(2), 'done p95 s': (l.p95ms / 1000).toFixed(2), 'done max s': (l.maxMs / 1000).toFixed(2), limit: l.limit, 'Redis kept per delivered event': `${Math.round(l.bytesKeptPerDeliveredEvent)} B` }])));
 }
 if (memory) console.log('\nRedis memory per queued event (%d events of %d-byte form bodies, workers off): %d bytes', memory.events, memory.bodyBytes, Math.round(memory.bytesPerQueuedEvent));
 writeFileSync('bench-results.json', JSON.stringify({ at: new Date().toISOString(), intake, delivery, bitrix24: b24, lookup, latency, memory }, null, 2));

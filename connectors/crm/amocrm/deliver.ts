@@ -70,8 +70,17 @@ async function deliverLead(ctx: StepCtx, task: LeadTask): Promise<DeliveryReceip
     createdLead = made.merged !== true;
     contactId = made.contactId ?? contactId;
   }
-  const note = await addNote(ctx, 'addNote', 'leads', target.leadId, task.noteText, task.key);
-  const followUp = task.task ? await addTask(ctx, 'addTask', 'leads', target.leadId, task.task, target.responsibleUserId) : undefined;
+  // The note and the task do not depend on each other: sent together, the card is complete one request sooner.
+  // Both are waited for before a failure is thrown, so a retry finds whichever one succeeded in the journal.
+  const leadId = target.leadId;
+  const [noteR, taskR] = await Promise.allSettled([
+    addNote(ctx, 'addNote', 'leads', leadId, task.noteText, task.key),
+    task.task ? addTask(ctx, 'addTask', 'leads', leadId, task.task, target.responsibleUserId) : Promise.resolve(undefined),
+  ]);
+  if (noteR.status === 'rejected') throw noteR.reason;
+  if (taskR.status === 'rejected') throw taskR.reason;
+  const note = noteR.value;
+  const followUp = taskR.value;
   return {
     ...(contactId !== undefined ? { contactId: String(contactId) } : {}),
     leadId: String(target.leadId),
