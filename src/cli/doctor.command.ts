@@ -16,7 +16,7 @@ import { createRedis, waitReady, withTimeout } from '../infra/redis.ts';
 
 const isCluster = (r: Redis): boolean => (r as unknown as { isCluster?: boolean }).isCluster === true;
 import { createAccountRuntime } from '../pipeline/crm-runtime.ts';
-import { QUEUE_DELIVER, QUEUE_INTAKE } from '../pipeline/queues.ts';
+import { OPERATED_QUEUES } from '../pipeline/queues.ts';
 import { ConfigError, CrmError } from '../sdk/errors.ts';
 
 export interface Finding {
@@ -121,7 +121,7 @@ export async function runDoctor(o: { config: RuntimeConfig; redisUrl: string; en
 }
 
 async function failedJobs(redis: Redis, prefix: string): Promise<Finding[]> {
-  const queues = [QUEUE_INTAKE, QUEUE_DELIVER].map((n) => new Queue(n, { connection: redis, prefix }));
+  const queues = OPERATED_QUEUES.map((n) => new Queue(n, { connection: redis, prefix }));
   try {
     const failed: Record<string, number> = {};
     for (const q of queues) failed[q.name] = (await q.getJobCounts('failed')).failed ?? 0;

@@ -2,15 +2,15 @@ import { Queue, type Job } from 'bullmq';
 import { chooseRedis } from '../infra/embedded-redis.ts';
 import { createRedis } from '../infra/redis.ts';
 import { loadRuntimeConfig } from '../runtime/load-runtime-config.ts';
-import { QUEUE_DELIVER, QUEUE_INTAKE } from '../pipeline/queues.ts';
+import { OPERATED_QUEUES } from '../pipeline/queues.ts';
 
-/** `jobs failed` lists failed deliveries; `replay` re-sends them through the same idempotent steps. */
+/** `jobs failed` lists failed jobs of every queue; `replay` re-sends them through the same idempotent steps. */
 export async function jobsCommand(cmd: 'jobs' | 'replay', args: string[]): Promise<number> {
   const config = loadRuntimeConfig();
   const prefix = config?.raw.redisPrefix ?? '{leadgate}';
   const redis = await chooseRedis();
   const conn = createRedis(redis.url, 'plain');
-  const queues = [QUEUE_INTAKE, QUEUE_DELIVER].map((name) => new Queue(name, { connection: conn, prefix }));
+  const queues = OPERATED_QUEUES.map((name) => new Queue(name, { connection: conn, prefix }));
   try {
     const failed: Job[] = [];
     for (const q of queues) failed.push(...(await q.getFailed(0, 10_000)));

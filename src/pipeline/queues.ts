@@ -8,6 +8,10 @@ export const QUEUE_INTAKE = 'intake';
 export const QUEUE_DELIVER = 'deliver';
 /** Delayed checks of new leads' follow-up tasks (src/pipeline/reassign.processor.ts). */
 export const QUEUE_REASSIGN = 'reassign';
+/** Replies to the sender (Telegram answers, src/pipeline/respond.ts). */
+export const QUEUE_RESPOND = 'respond';
+/** Every queue an operator sees: the queue board, the queue gauges, `leadgate jobs failed` / `replay`, `doctor`. */
+export const OPERATED_QUEUES: readonly string[] = [QUEUE_INTAKE, QUEUE_DELIVER, QUEUE_REASSIGN, QUEUE_RESPOND];
 
 /** A raw event as stored durably by the gateway: exact bytes (base64), so a fixed normaliser can replay it. */
 export const StoredEventSchema = z.object({

@@ -7,7 +7,7 @@ import { createRedis } from '../infra/redis.ts';
 import { createAccountRuntime, type AccountRuntime } from './crm-runtime.ts';
 import { processIntake } from './intake.processor.ts';
 import { processDeliver, RetryLaterError } from './deliver.processor.ts';
-import { DeliverJobSchema, QUEUE_DELIVER, QUEUE_INTAKE } from './queues.ts';
+import { DeliverJobSchema, OPERATED_QUEUES, QUEUE_DELIVER, QUEUE_INTAKE } from './queues.ts';
 import { isSkipped, type Metrics } from '../infra/metrics.ts';
 import type { WorkerContext } from './context.ts';
 import { startCallSweeper } from './call-sweeper.ts';
@@ -152,7 +152,7 @@ export async function startWorkers(o: {
     const m = o.metrics;
     for (const w of workers) w.on('failed', (job) => m.jobFailed(w.name, Boolean(job?.finishedOn)));
     m.trackAccounts(() => [...accounts.values()].map((a) => ({ id: a.id, crm: a.account.connector.id, stats: a.stats })));
-    m.trackQueues({ connection: conn, prefix: cfg.redisPrefix, names: [QUEUE_INTAKE, QUEUE_DELIVER] });
+    m.trackQueues({ connection: conn, prefix: cfg.redisPrefix, names: OPERATED_QUEUES });
   }
   // A delivery that failed for good goes into the ledger with its reason.
   if (ledger) deliverWorker.on('failed', (job, err) => job?.finishedOn && recordDelivery(ledger, o.config, job, { failed: err.message }));

@@ -6,7 +6,7 @@ import type { RuntimeConfig } from '../config/load.ts';
 import { makeKeys } from '../infra/keys.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createIntakeStore } from '../pipeline/enqueue.ts';
-import { QUEUE_DELIVER, QUEUE_INTAKE } from '../pipeline/queues.ts';
+import { OPERATED_QUEUES, QUEUE_INTAKE } from '../pipeline/queues.ts';
 import type { Metrics } from '../infra/metrics.ts';
 import { metricsPlugin } from '../gateway/metrics.plugin.ts';
 import { adminPlugin } from '../gateway/admin.plugin.ts';
@@ -43,7 +43,7 @@ export async function startGateway(o: {
   const telephony = createGatewayTelephony({ config: o.config, redis: telephonyRedis, keys: makeKeys(cfg.redisPrefix), log: o.log, env: o.env ?? process.env });
   // The queue board and the queue gauges: plain commands on a connection of their own.
   const opsRedis = createRedis(o.redisUrl, 'plain');
-  const queueNames = [QUEUE_INTAKE, QUEUE_DELIVER];
+  const queueNames = OPERATED_QUEUES;
   const metrics = o.metrics;
   metrics?.trackQueues({ connection: opsRedis, prefix: cfg.redisPrefix, names: queueNames });
   const app = await buildApp({
