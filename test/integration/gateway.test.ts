@@ -9,7 +9,7 @@ import { registry } from '../../src/runtime/load-runtime-config.ts';
 import { createIntakeStore } from '../../src/pipeline/enqueue.ts';
 import { makeKeys } from '../../src/infra/keys.ts';
 import { createRedis } from '../../src/infra/redis.ts';
-import { QUEUE_INTAKE } from '../../src/pipeline/queues.ts';
+import { fromStoredRaw, QUEUE_INTAKE, StoredEventSchema } from '../../src/pipeline/queues.ts';
 import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 import { PrivateRedis } from '../support/redis-server.ts';
 
@@ -73,7 +73,9 @@ describe('gateway with a real Redis', () => {
     expect(body.ok).toBe(true);
     const job = await h.queue.getJob(`open-form.${body.event}`);
     expect(job).toBeTruthy();
-    expect(Buffer.from((job!.data as { raw: { bodyB64: string } }).raw.bodyB64, 'base64').toString()).toBe(lead);
+    const raw = StoredEventSchema.parse(job!.data).raw;
+    expect(raw.body).toBe(lead); // valid UTF-8: kept as text
+    expect(fromStoredRaw(raw).body.toString()).toBe(lead);
   });
 
   it('the same delivery posted three times is stored once', async () => {
