@@ -20,6 +20,8 @@ export interface AccountStatsSource {
   id: string;
   crm: string;
   stats: { requests: number; errors: number; byStatus: Record<string, number> };
+  /** Rate-limit slots given up because the request could not leave soon enough (RedisLimiter.stale). */
+  staleSlots?: number;
 }
 
 export interface Metrics {
@@ -116,6 +118,18 @@ export function createMetrics(o: {
       if (!accountSource) return;
       this.reset();
       for (const a of accountSource()) this.inc({ account: a.id, crm: a.crm }, a.stats.errors);
+    },
+  });
+
+  new Counter({
+    name: 'leadgate_crm_stale_slots_total',
+    help: 'Rate-limit slots given up because the request could not leave within the guard after its grant (a busy event loop: give the worker more CPU)',
+    labelNames: ['account', 'crm'] as const,
+    registers: [registry],
+    collect() {
+      if (!accountSource) return;
+      this.reset();
+      for (const a of accountSource()) this.inc({ account: a.id, crm: a.crm }, a.staleSlots ?? 0);
     },
   });
 

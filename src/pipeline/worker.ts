@@ -151,7 +151,7 @@ export async function startWorkers(o: {
   if (o.metrics) {
     const m = o.metrics;
     for (const w of workers) w.on('failed', (job) => m.jobFailed(w.name, Boolean(job?.finishedOn)));
-    m.trackAccounts(() => [...accounts.values()].map((a) => ({ id: a.id, crm: a.account.connector.id, stats: a.stats })));
+    m.trackAccounts(() => [...accounts.values()].map((a) => ({ id: a.id, crm: a.account.connector.id, stats: a.stats, staleSlots: a.limiter.staleSlots })));
     m.trackQueues({ connection: conn, prefix: cfg.redisPrefix, names: OPERATED_QUEUES });
   }
   // A delivery that failed for good goes into the ledger with its reason.

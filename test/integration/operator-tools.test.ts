@@ -106,6 +106,7 @@ describe('metrics, queue board and docs on a running gateway + workers', () => {
     expect(value(text, /^leadgate_outcomes_total\{channel="form",source="site",kind="lead",result="delivered"/)).toBe(1);
     expect(value(text, /^leadgate_crm_requests_total\{account="amo",crm="amocrm",status="200"/)).toBeGreaterThan(0);
     expect(text).toMatch(/^leadgate_crm_errors_total\{account="amo",crm="amocrm"/m);
+    expect(value(text, /^leadgate_crm_stale_slots_total\{account="amo",crm="amocrm"/)).toBe(0); // an idle worker sends on time
   });
 
   it('the queue board needs the admin password', async () => {
@@ -117,7 +118,7 @@ describe('metrics, queue board and docs on a running gateway + workers', () => {
     const ok = await fetch(`${gateway.url}/admin/queues/api/queues`, { headers: basic(ADMIN.LEADGATE_ADMIN_USER, ADMIN.LEADGATE_ADMIN_PASSWORD) });
     expect(ok.status).toBe(200);
     const body = (await ok.json()) as { queues: { name: string }[] };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['deliver', 'intake']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['deliver', 'intake', 'reassign', 'respond']);
   });
 
   it('/docs describes the intake route with its answers', async () => {
