@@ -95,6 +95,8 @@ export function createIntakeStore(o: {
   timeoutMs: number;
   /** The connection of the one-round-trip add (see intake-add.ts); default `redis`. */
   addRedis?: Redis;
+  /** Told once which path the gateway takes (a BullMQ that does not fit the one-round-trip add is worth a warning). */
+  log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** false: always the two-round-trip path (check script, then `queue.add`); for tests comparing both. */
   oneRoundTrip?: boolean;
 }): IntakeStore {
@@ -107,7 +109,12 @@ export function createIntakeStore(o: {
   let oneTrip: Promise<OneTripAdd | null> | undefined;
   const oneTripAdd = (): Promise<OneTripAdd | null> =>
     (oneTrip ??= o.queue.waitUntilReady().then(
-      () => (o.oneRoundTrip === false ? null : createOneTripAdd(o.queue, o.addRedis ?? o.redis, 'event', checkPrelude)),
+      () => {
+        const add = o.oneRoundTrip === false ? null : createOneTripAdd(o.queue, o.addRedis ?? o.redis, 'event', checkPrelude);
+        if (add?.mode === 'template') o.log?.info({ intake: 'one-round-trip' }, 'intake: one Redis round trip per event');
+        else if (o.oneRoundTrip !== false) o.log?.warn({ intake: add ? 'one-round-trip-captured' : 'two-round-trips' }, "intake: the installed BullMQ does not fit the one-round-trip add fully (see src/pipeline/intake-add.ts); events are stored correctly, more slowly");
+        return add;
+      },
       (err: unknown) => {
         oneTrip = undefined; // not ready (Redis down): decided again on the next event
         throw err;

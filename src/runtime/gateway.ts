@@ -37,7 +37,7 @@ export async function startGateway(o: {
   const queue = new Queue(QUEUE_INTAKE, { connection: producer, prefix: cfg.redisPrefix, defaultJobOptions: intakeJobOptions(10) });
   queue.on('error', () => {});
   const intakeRedis = createRedis(o.redisUrl, 'intake');
-  const intake = createIntakeStore({ queue, redis: producer, addRedis: intakeRedis, keys: makeKeys(cfg.redisPrefix), ttlSec: Math.round(cfg.idempotencyTtlDays * 86400), timeoutMs: cfg.gateway.enqueueTimeoutMs });
+  const intake = createIntakeStore({ queue, redis: producer, addRedis: intakeRedis, log: o.log, keys: makeKeys(cfg.redisPrefix), ttlSec: Math.round(cfg.idempotencyTtlDays * 86400), timeoutMs: cfg.gateway.enqueueTimeoutMs });
   // Caller-ID lookups, CRM change webhooks and recording links: their own connection, CRM calls may be slow.
   const telephonyRedis = createRedis(o.redisUrl, 'plain');
   const telephony = createGatewayTelephony({ config: o.config, redis: telephonyRedis, keys: makeKeys(cfg.redisPrefix), log: o.log, env: o.env ?? process.env });
