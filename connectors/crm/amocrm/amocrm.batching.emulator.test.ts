@@ -64,6 +64,26 @@ describe('amocrm cross-lead batching (io.coalesce) against the emulator', () => 
     for (const l of e.emu.state.leads.values()) expect(l.pipeline_id).toBe(SEED.partnersPipelineId);
   });
 
+  it('new phones of several found contacts share PATCH /api/v4/contacts requests; each contact gets its own, old values kept', async () => {
+    const n = 6;
+    const first = await deliverTogether(n);
+    const contactOf = first.results.map((r) => Number((r as PromiseFulfilledResult<Awaited<ReturnType<Env['deliver']>>>).value.contactId));
+    const extra = (i: number) => `+7926777${String(1000 + i)}`;
+    const again = Array.from({ length: n }, (_, i) => leadTask(`site:p${i}:0`, leadInput({ externalId: `p-${i}`, contact: { ...person(i), phonesE164: [person(i).phonesE164[0]!, extra(i)] } })));
+    const results = await Promise.allSettled(again.map((t) => e.deliver(t)));
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(e.emu.state.counts().contacts).toBe(n); // found, not created again
+    const patches = e.emu.stats.matching('PATCH', '/api/v4/contacts').filter((r) => r.status === 200);
+    expect(patches.length).toBeLessThan(n);
+    expect(Math.max(...patches.map((r) => r.items ?? 0))).toBeGreaterThan(1);
+    expect(patches.reduce((k, r) => k + (r.items ?? 0), 0)).toBe(n);
+    contactOf.forEach((id, i) => {
+      const phones = e.emu.state.contacts.get(id)!.custom_fields_values.find((v) => v.field_code === 'PHONE')!.values.map((v) => v.value);
+      expect(phones).toEqual([display(person(i).phonesE164[0]!), display(extra(i))]);
+    });
+    expect(e.emu.stats.limitExceeded).toBe(false);
+  });
+
   it("one lead's invalid value fails that delivery only; the others of its batch are delivered once", async () => {
     const n = 5;
     const bad = 2;
@@ -93,7 +113,7 @@ describe('amocrm cross-lead batching (io.coalesce) against the emulator', () => 
     expect(requests.map((r) => [r.status, r.items])).toEqual([[400, 3]]);
     const failures = rs.map((r) => (r.status === 'rejected' ? (r.reason as CrmError).failure : undefined));
     expect(failures[1]).toMatchObject({ kind: 'reject', cause: expect.stringContaining('field 620101') });
-    expect(failures[0]).toMatchObject({ kind: 'retry', cause: expect.stringContaining('because of another lead') });
+    expect(failures[0]).toMatchObject({ kind: 'retry', cause: expect.stringContaining('because of another item') });
     expect(failures[2]).toMatchObject({ kind: 'retry' });
     expect(e.emu.state.counts()).toMatchObject({ leads: 0, unsorted: 0 });
   });

@@ -126,7 +126,7 @@ describe('amocrm calls and messages against the emulator', () => {
       const notes = notesOf(e, Number(first.leadId)).filter((n) => String(n.params.text).startsWith('Поделился'));
       expect(notes).toHaveLength(1);
       expect(String(notes[0]!.params.text)).toContain('Добавлено в контакт: +7 (916) 123-00-01');
-      expect(e.emu.stats.requests.filter((q) => q.method === 'PATCH' && q.path.startsWith('/api/v4/contacts/'))).toHaveLength(1);
+      expect(e.emu.stats.requests.filter((q) => q.method === 'PATCH' && q.path.startsWith('/api/v4/contacts'))).toHaveLength(1);
     });
 
     it('a phone another contact owns is only noted: the lead\'s contact is not changed, nothing is merged', async () => {

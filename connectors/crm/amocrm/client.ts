@@ -177,14 +177,6 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       throw err;
     }
   };
-  /** A batch write of one item; a 400 names the rejected field paths against what we sent. */
-  const write = async (method: 'POST' | 'PATCH', url: string, body: unknown, items: readonly Record<string, unknown>[]): Promise<unknown> => {
-    try {
-      return await call({ method, url, data: body });
-    } catch (err) {
-      throw validationError(err, items) ?? err;
-    }
-  };
   /** Every page of a list: stop on 204, a short page or when `_links.next` is absent. */
   const allPages = async <T extends z.ZodType>(url: string, key: string, item: T, limit: number, params: Record<string, string | number> = {}): Promise<z.infer<T>[]> => {
     const out: z.infer<T>[] = [];
@@ -204,18 +196,18 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
    * deliveries only; amoCRM refused the whole array (sheet §3), so the others retry, their journal's `recover`
    * first checking that nothing was written after all.
    */
-  const arrayLane = <R>(url: string, maxWeight: number, answer: (data: unknown) => { ids: string[]; value: R }[]): BatchLane<Record<string, unknown>, R> => ({
+  const arrayLane = <R>(url: string, maxWeight: number, answer: (data: unknown) => { ids: string[]; value: R }[], method: 'POST' | 'PATCH' = 'POST'): BatchLane<Record<string, unknown>, R> => ({
     maxWeight,
     async send(items) {
       const body = items.map((it, i) => ({ ...it, request_id: String(i) }));
       let data: unknown;
       try {
-        data = await call({ method: 'POST', url, data: body });
+        data = await call({ method, url, data: body });
       } catch (err) {
         const perItem = body.length > 1 ? validationPerItem(err, body) : undefined;
         if (!perItem) throw validationError(err, body) ?? err;
         return perItem.map((f): BatchItemOutcome<R> =>
-          f ? { ok: false, error: new CrmError(f) } : { ok: false, error: new CrmError({ kind: 'retry', afterMs: 1_000, cause: `POST ${url}: amoCRM refused the whole batch because of another lead in it; sending this one again` }) },
+          f ? { ok: false, error: new CrmError(f) } : { ok: false, error: new CrmError({ kind: 'retry', afterMs: 1_000, cause: `${method} ${url}: amoCRM refused the whole batch because of another item in it; sending this one again` }) },
         );
       }
       const rows = answer(data);
@@ -223,7 +215,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       const positional = rows.every((r) => r.ids.length === 0) && rows.length === items.length;
       return items.map((_, i): BatchItemOutcome<R> => {
         const row = positional ? rows[i] : rows.find((r) => r.ids.includes(String(i)));
-        return row ? { ok: true, value: row.value } : { ok: false, error: new AmoResponseError(`POST ${url}`, `no answer for request_id ${i}`) };
+        return row ? { ok: true, value: row.value } : { ok: false, error: new AmoResponseError(`${method} ${url}`, `no answer for request_id ${i}`) };
       });
     },
   });
@@ -247,6 +239,9 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
   );
   const notesLane = (entity: NoteEntity) =>
     arrayLane(`/api/v4/${entity}/notes`, MAX_ITEMS, (data) => embedded(data, 'notes', IdRow, `POST /api/v4/${entity}/notes`).items.map((n) => ({ ids: rid(n.request_id), value: n.id })));
+  // New phones/e-mails of found contacts (saveContact): `PATCH /api/v4/contacts` takes an array with `id` (sheet §4).
+  // A contact is never twice in one request: deliveries of one client hold its contact lock (deliver.processor).
+  const contactsPatchLane = arrayLane('/api/v4/contacts', MAX_ITEMS, (data) => embedded(data, 'contacts', IdRow, 'PATCH /api/v4/contacts').items.map((c) => ({ ids: rid(c.request_id), value: c.id })), 'PATCH');
   const tasksLane = arrayLane('/api/v4/tasks', MAX_ITEMS, (data) => embedded(data, 'tasks', IdRow, 'POST /api/v4/tasks').items.map((t) => ({ ids: rid(t.request_id), value: t.id })));
   const lane = (name: string) => `amocrm:${s.baseUrl}:${name}`;
 
@@ -291,7 +286,7 @@ export function amoClient(io: CrmIO, s: AmoSettings): AmoClient {
       return out.filter((l) => !l.is_deleted);
     },
     async patchContact(id, body) {
-      await write('PATCH', `/api/v4/contacts/${id}`, body, [body]);
+      await coalesced(io, lane('contacts/patch'), contactsPatchLane, { ...body, id });
     },
     addUnsorted: (category, item) => coalesced(io, lane(`unsorted/${category}`), unsortedLane(category), item),
     async listUnsorted(category, page, pipelineId) {

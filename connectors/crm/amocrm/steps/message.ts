@@ -6,7 +6,7 @@
  *   contactDetails  (read, journaled) the lead's contact (`GET /api/v4/leads/{id}?with=contacts`, then the contact),
  *                   what it lacks, and for each missing value whether ANOTHER contact already has it (the same
  *                   confirmed search as a new inquiry). Journaled so a retry takes the same decision.
- *   saveContact     `PATCH /api/v4/contacts/{id}` with the field's whole list, existing values first (amoCRM replaces
+ *   saveContact     `PATCH /api/v4/contacts` (array item) with the field's whole list, existing values first (amoCRM replaces
  *                   a multitext field's values, sheet §4.2); recover: the values are on the contact (save-contact.ts)
  *   addNote         the message; a value another contact owns is only named there — contacts are never merged.
  *

@@ -2,9 +2,10 @@
  * saveContact.
  * - A new contact is never created on its own: it is embedded in the write that opens the lead (Unsorted form,
  *   `/leads/complex`), so a crash can never leave a contact without its lead, nor create it twice.
- * - A found contact gets the phones/e-mails of this inquiry it does not have yet: `PATCH /api/v4/contacts/{id}`
- *   with the field's whole value list (sending a field replaces its values, sheet §4.2), existing values first,
- *   unchanged. Idempotent by nature; recovery checks the values are there.
+ * - A found contact gets the phones/e-mails of this inquiry it does not have yet: one item of `PATCH
+ *   /api/v4/contacts` (shared with other deliveries' items when batching) with the field's whole value list (sending
+ *   a field replaces its values, sheet §4.2), existing values first, unchanged. Idempotent by nature; recovery
+ *   checks the values are there.
  */
 import { formatPhone, type Contact, type MappedField, type PhoneFormat } from '#sdk';
 import { customFieldValues } from '../fields.ts';
