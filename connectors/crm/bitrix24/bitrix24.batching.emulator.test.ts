@@ -44,6 +44,30 @@ describe('bitrix24 against the emulator', () => {
       expect(emu.stats.limitErrors).toBe(0);
     });
 
+    it('repeat inquiries of several clients: their comments on the open leads share batch requests too', async () => {
+      const a = account();
+      await a.runtime.facts();
+      const n = 6;
+      const who = (i: number) => ({ ...person(i + 20), emails: [`r${i}@example.ru`] });
+      const first = await Promise.all(Array.from({ length: n }, (_, i) => a.deliver(leadTask(a, { externalId: `rf-${i}`, contact: who(i) }))));
+      const before = emu.stats.requestCount();
+      await spendBurst(a);
+      const again = await Promise.all(Array.from({ length: n }, (_, i) => a.deliver(leadTask(a, { externalId: `rr-${i}`, contact: who(i), message: `Повторная заявка ${i}` }))));
+      again.forEach((r, i) => {
+        expect(r.createdLead).toBe(false);
+        expect(r.leadId).toBe(first[i]!.leadId);
+        const comments = [...emu.state.comments.values()].filter((c) => String(c.ENTITY_ID) === first[i]!.leadId).map((c) => String(c.COMMENT));
+        expect(comments).toHaveLength(2);
+        expect(comments[1]).toContain(`Повторная заявка ${i}`);
+      });
+      const batches = emu.stats.requests.slice(before).filter((r) => r.method === 'batch');
+      const single = emu.stats.requests.slice(before).filter((r) => r.method === 'crm.timeline.comment.add');
+      expect(single).toHaveLength(0);
+      // Alone, each repeat takes a lookup batch and a comment write: shared, fewer requests carry them all.
+      expect(batches.length).toBeLessThan(2 * n);
+      expect(emu.stats.limitErrors).toBe(0);
+    });
+
     it("deliveries sharing a batch keep their own $result references, results and per-command errors", async () => {
       const a = account();
       const client = createBitrixClient(a.runtime.io, a.settings);
