@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
@@ -94,6 +95,8 @@ export function createOneTripAdd(queue: Queue, redis: Redis, name: string, prelu
   const registered = (queueConnection(queue).scriptsSet as Record<string, { lua: string; numberOfKeys: number | null } | undefined>)[probe.name];
   if (!registered || registered.numberOfKeys !== STANDARD_KEYS) return null;
   const lua = `${prelude(STANDARD_KEYS, STANDARD_ARGS)}\n${registered.lua}`;
+  // Named after its Lua: another prelude (or BullMQ version) on the same connection is another command.
+  const luaTag = createHash('sha1').update(lua).digest('hex').slice(0, 12);
 
   let template: ReturnType<typeof templateFrom> | null = null;
   try {
@@ -117,7 +120,7 @@ export function createOneTripAdd(queue: Queue, redis: Redis, name: string, prelu
       const args = argsFor(data, jobId);
       // ioredis fixes the key count per command: one command per prelude key count (one in practice).
       // defineCommand sends EVALSHA with a fallback to EVAL after a script flush or failover (per node on Cluster).
-      const cmd = `${commandName}${preludeKeys.length}`;
+      const cmd = `${commandName}_${luaTag}_${preludeKeys.length}`;
       if (!(cmd in redis)) redis.defineCommand(cmd, { numberOfKeys: STANDARD_KEYS + preludeKeys.length, lua });
       const res = await (redis as unknown as Caller)[cmd]!(...args.slice(0, STANDARD_KEYS), ...preludeKeys, ...args.slice(STANDARD_KEYS), ...preludeArgs);
       if (Array.isArray(res)) return res[0] === 1 ? { kind: 'duplicate' } : { kind: 'limited', waitMs: Math.max(1, Number(res[1])) };
