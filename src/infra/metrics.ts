@@ -109,29 +109,22 @@ export function createMetrics(o: {
       for (const a of accountSource()) for (const [status, n] of Object.entries(a.stats.byStatus)) this.inc({ account: a.id, crm: a.crm, status }, n);
     },
   });
-  new Counter({
-    name: 'leadgate_crm_errors_total',
-    help: 'CRM requests that failed (4xx, 5xx or no answer); 429s are in leadgate_crm_requests_total{status="429"}',
-    labelNames: ['account', 'crm'] as const,
-    registers: [registry],
-    collect() {
-      if (!accountSource) return;
-      this.reset();
-      for (const a of accountSource()) this.inc({ account: a.id, crm: a.crm }, a.stats.errors);
-    },
-  });
-
-  new Counter({
-    name: 'leadgate_crm_stale_slots_total',
-    help: 'Rate-limit slots given up because the request could not leave within the guard after its grant (a busy event loop: give the worker more CPU)',
-    labelNames: ['account', 'crm'] as const,
-    registers: [registry],
-    collect() {
-      if (!accountSource) return;
-      this.reset();
-      for (const a of accountSource()) this.inc({ account: a.id, crm: a.crm }, a.staleSlots ?? 0);
-    },
-  });
+  /** A per-account counter read from the worker's own tallies at scrape time. */
+  const accountCounter = (name: string, help: string, valueOf: (a: AccountStatsSource) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['account', 'crm'] as const,
+      registers: [registry],
+      collect() {
+        if (!accountSource) return;
+        this.reset();
+        for (const a of accountSource()) this.inc({ account: a.id, crm: a.crm }, valueOf(a));
+      },
+    });
+  };
+  accountCounter('leadgate_crm_errors_total', 'CRM requests that failed (4xx, 5xx or no answer); 429s are in leadgate_crm_requests_total{status="429"}', (a) => a.stats.errors);
+  accountCounter('leadgate_crm_stale_slots_total', 'Rate-limit slots given up because the request could not leave within the guard after its grant (a busy event loop: give the worker more CPU)', (a) => a.staleSlots ?? 0);
 
   const tracked: { queues: Queue[]; timeoutMs: number }[] = [];
   const trackedPrefixes = new Set<string>();

@@ -14,11 +14,9 @@ import { z } from 'zod';
 import { RespondError, type ChannelConnector, type Outcome } from '../sdk/index.ts';
 import { parseWith } from '../sdk/decode.ts';
 import { OutcomeSchema } from '../sdk/lead.ts';
-import { fromStoredRaw, QUEUE_RESPOND, StoredEventSchema, type StoredEvent } from './queues.ts';
+import { fromStoredRaw, StoredEventSchema, type StoredEvent } from './queues.ts';
 import type { WorkerContext } from './context.ts';
 import { RetryLaterError } from './deliver.processor.ts';
-
-export { QUEUE_RESPOND };
 
 /** Replies are worth trying for a while (Telegram 429s, short outages), not for a day. @defaultValue 8 */
 export const RESPOND_ATTEMPTS = 8;

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { startHarness } from '../support/harness.ts';
-import { cleanupPrefix, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
+import { TEST_REDIS_URL } from '../support/redis.ts';
 import { startAmoEmulator } from '../emulators/amocrm/start.ts';
 import { startBitrixEmulator } from '../emulators/bitrix24/start.ts';
 import { benchIntake } from './intake.ts';

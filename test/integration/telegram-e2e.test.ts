@@ -16,7 +16,7 @@ import { startHarness, type Harness } from '../support/harness.ts';
 import { makeKeys } from '../../src/infra/keys.ts';
 import { createIntakeStore } from '../../src/pipeline/enqueue.ts';
 import { QUEUE_INTAKE } from '../../src/pipeline/queues.ts';
-import { QUEUE_RESPOND } from '../../src/pipeline/respond.ts';
+import { QUEUE_RESPOND } from '../../src/pipeline/queues.ts';
 import { createTelegramLink, runTelegramPoll, telegramCommand } from '../../src/cli/telegram.command.ts';
 
 const SECRET = 'tg-e2e-secret_0123456789';

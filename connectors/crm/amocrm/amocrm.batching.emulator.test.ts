@@ -2,7 +2,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrmError, type DeliveryTask } from '#sdk';
 import { SEED } from '../../../test/emulators/amocrm/index.ts';
-import { amocrm } from './index.ts';
 import { resetRateLimitMemory } from './classify.ts';
 import { amoClient } from './client.ts';
 import { leadInput, leadTask, startEnv, stopEnv, cf, type Env } from './emulator-env.ts';

@@ -2,7 +2,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeliveryTask } from '#sdk';
 import { SEED } from '../../../test/emulators/amocrm/index.ts';
-import { amocrm } from './index.ts';
 import { resetRateLimitMemory } from './classify.ts';
 import { leadInput, leadTask, startEnv, stopEnv, notesOf, type Env } from './emulator-env.ts';
 

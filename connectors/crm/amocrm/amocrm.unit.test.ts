@@ -1,11 +1,9 @@
 /** amoCRM connector, nock unit tests: classify per vendor status, auth refresh, contact match confirmation. */
-import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import nock from 'nock';
 import pino from 'pino';
 import { CrmError, HttpError, type CrmIO, type StoredTokens } from '#sdk';
 import { createHttpClient } from '../../../src/infra/http.ts';
-import { amocrm } from './index.ts';
 import { AmoSettingsSchema, type AmoSettings } from './settings.ts';
 import { classifyAmo, resetRateLimitMemory } from './classify.ts';
 import { amoClient } from './client.ts';

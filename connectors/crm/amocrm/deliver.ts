@@ -6,10 +6,10 @@
  *   call:    see steps/call.ts
  * Reads (findContact, openLead) are journaled too, so a retry takes the same decisions as the first attempt.
  */
-import { CrmError, HttpError, type AccountFacts, type CallerInfo, type CrmIO, type DeliveryReceipt, type DeliveryTask, type StepJournal } from '#sdk';
+import { type AccountFacts, type CallerInfo, type CrmIO, type DeliveryReceipt, type DeliveryTask, type StepJournal } from '#sdk';
 import { amoClient } from './client.ts';
 import { withAuthContext } from './auth.ts';
-import { classifyAmo } from './classify.ts';
+import { runClassified } from './run.ts';
 import { amoMeta } from './fields.ts';
 import type { AmoSettings } from './settings.ts';
 import type { StepCtx } from './steps/context.ts';
@@ -25,21 +25,15 @@ import { deliverMessage } from './steps/message.ts';
 type LeadTask = Extract<DeliveryTask, { kind: 'lead' }>;
 
 export function deliver(io: CrmIO, s: AmoSettings, task: DeliveryTask, journal: StepJournal, facts: AccountFacts): Promise<DeliveryReceipt> {
-  return withAuthContext(async () => {
+  return runClassified(s, async () => {
     const ctx: StepCtx = { io, s, c: amoClient(io, s), facts, meta: amoMeta(facts), journal };
-    try {
-      switch (task.kind) {
-        case 'lead':
-          return await deliverLead(ctx, task);
-        case 'message':
-          return await deliverMessage(ctx, task);
-        case 'call':
-          return await deliverCall(ctx, task);
-      }
-    } catch (err) {
-      // Classified here, where the settings are known: fixes name this account's env vars, pauses use its values.
-      if (err instanceof HttpError) throw new CrmError(classifyAmo(err, { settings: s }));
-      throw err;
+    switch (task.kind) {
+      case 'lead':
+        return deliverLead(ctx, task);
+      case 'message':
+        return deliverMessage(ctx, task);
+      case 'call':
+        return deliverCall(ctx, task);
     }
   });
 }

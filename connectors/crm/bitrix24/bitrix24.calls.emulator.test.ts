@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { formatPhone, type DeliveryTask } from '#sdk';
 import type { RunningBitrixEmulator } from '../../../test/emulators/bitrix24/index.ts';
 import { bitrix24Crm } from './index.ts';
-import { dueAt } from '../../../src/domain/note-text.ts';
 import { useBitrixEmulator, type Account } from './emulator-env.ts';
 
 describe('bitrix24 calls and messages against the emulator', () => {

@@ -4,23 +4,10 @@
  * The task is read first (`GET /api/v4/tasks/{id}`): one a manager already closed, or deleted (204/404), is left
  * alone — the hub never overwrites a manager's own result text. One journal step: a retry never writes twice.
  */
-import { CrmError, HttpError, type CompleteTaskRequest, type CrmIO, type StepJournal } from '#sdk';
-import { withAuthContext } from '../auth.ts';
-import { classifyAmo } from '../classify.ts';
+import { CrmError, type CompleteTaskRequest, type CrmIO, type StepJournal } from '#sdk';
+import { runClassified as run } from '../run.ts';
 import type { AmoSettings } from '../settings.ts';
 import { taskState } from './reassign.ts';
-
-/** HttpErrors become classified CrmErrors here, where the settings are known (as reassign.ts does). */
-function run<T>(s: AmoSettings, fn: () => Promise<T>): Promise<T> {
-  return withAuthContext(async () => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof HttpError) throw new CrmError(classifyAmo(err, { settings: s }));
-      throw err;
-    }
-  });
-}
 
 export function completeTask(io: CrmIO, s: AmoSettings, c: CompleteTaskRequest, journal: StepJournal): Promise<void> {
   return journal

@@ -36,13 +36,13 @@ export async function findContact(ctx: Pick<StepCtx, 'io' | 'c'>, q: IntakeKeys)
   }
   const pick = (list: AmoContact[]): AmoContact | undefined => [...list].sort((a, b) => (b.updated_at ?? 0) - (a.updated_at ?? 0) || a.id - b.id)[0];
   const viaPhone = pick(byPhone);
-  if (viaPhone) return found(viaPhone, 'phone');
+  if (viaPhone) return foundContact(viaPhone, 'phone');
   const byEmail: AmoContact[] = [];
   for (const e of emails) {
     for (const c of await ctx.c.searchContacts(e)) if (hasEmail(c, emails) && !byEmail.some((x) => x.id === c.id)) byEmail.push(c);
   }
   const viaEmail = pick(byEmail);
-  if (viaEmail) return found(viaEmail, 'email');
+  if (viaEmail) return foundContact(viaEmail, 'email');
   return fromIndex(ctx.c, ctx.io, { phonesE164: phones, emails, messengerKey: q.messengerKey });
 }
 
@@ -51,12 +51,13 @@ async function fromIndex(c: AmoClient, io: StepCtx['io'], q: IntakeKeys): Promis
     const contact = await c.contact(id);
     if (!contact) continue; // declined Unsorted item or deleted contact
     const confirmed = hasPhone(contact, q.phonesE164) || hasEmail(contact, q.emails) || (!q.phonesE164.length && !q.emails.length);
-    if (confirmed) return found(contact, 'index');
+    if (confirmed) return foundContact(contact, 'index');
   }
   return null;
 }
 
-function found(c: AmoContact, via: string): FoundContact {
+/** A contact as the steps use it, with how it was found. */
+export function foundContact(c: AmoContact, via: string): FoundContact {
   return {
     contactId: c.id,
     ...(c.name ? { name: c.name } : {}),

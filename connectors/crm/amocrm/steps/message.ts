@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { CrmError, formatPhone, type DeliveryReceipt, type DeliveryTask, type PhoneFormat } from '#sdk';
 import type { StepCtx } from './context.ts';
 import { addNote } from './add-note.ts';
-import { findContact, rawValues, type FoundContact } from './find-contact.ts';
+import { findContact, foundContact, type FoundContact } from './find-contact.ts';
 import { addContactDetails, missingDetails } from './save-contact.ts';
 
 type MessageTask = Extract<DeliveryTask, { kind: 'message' }>;
@@ -79,15 +79,7 @@ async function decide(ctx: StepCtx, leadId: number, phones: string[], emails: st
   if (contactId === undefined) return none;
   const c = await ctx.c.contact(contactId);
   if (!c) return none;
-  const contact: FoundContact = {
-    contactId: c.id,
-    ...(c.name ? { name: c.name } : {}),
-    ...(c.responsible_user_id ? { responsibleUserId: c.responsible_user_id } : {}),
-    phones: rawValues(c.custom_fields_values, 'PHONE'),
-    emails: rawValues(c.custom_fields_values, 'EMAIL'),
-    leadIds: (c._embedded?.leads ?? []).map((l) => l.id),
-    via: 'lead',
-  };
+  const contact = foundContact(c, 'lead');
   const miss = missingDetails(contact, { phonesE164: phones, emails });
   const out: DetailsDecision = { contact, add: { phones: [], emails: [] }, elsewhere: [] };
   // Each value on its own: the search confirms the hit really holds it (amoCRM `query` matches any field).

@@ -7,8 +7,7 @@
  */
 import { z } from 'zod';
 import { CrmError, HttpError, type CrmIO, type CrmUser, type ReassignRequest, type StepJournal } from '#sdk';
-import { withAuthContext } from '../auth.ts';
-import { classifyAmo } from '../classify.ts';
+import { runClassified as run } from '../run.ts';
 import type { AmoSettings } from '../settings.ts';
 
 const UsersPage = z.object({
@@ -17,18 +16,6 @@ const UsersPage = z.object({
 });
 const Task = z.object({ id: z.number(), is_completed: z.boolean() }).passthrough();
 const NotesPage = z.object({ _embedded: z.object({ notes: z.array(z.object({ id: z.number(), created_at: z.number().optional(), params: z.object({ text: z.string().optional() }).passthrough().nullish() }).passthrough()) }).optional() });
-
-/** HttpErrors become classified CrmErrors here, where the settings are known (as deliver.ts does). */
-function run<T>(s: AmoSettings, fn: () => Promise<T>): Promise<T> {
-  return withAuthContext(async () => {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof HttpError) throw new CrmError(classifyAmo(err, { settings: s }));
-      throw err;
-    }
-  });
-}
 
 const numericId = (what: string, v: string): number => {
   if (!/^\d+$/.test(v)) throw new CrmError({ kind: 'reject', cause: `${what} "${v}" is not an amoCRM id` });
