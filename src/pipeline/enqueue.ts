@@ -123,12 +123,13 @@ export function createIntakeStore(o: {
 
   /** `> 0`: ms until the budget resets (nothing stored). */
   async function store(ev: StoredEvent, budget: IntakeBudget | undefined): Promise<'accepted' | 'duplicate' | number> {
-    // The producer connection never queues commands offline; a (re)connecting one is waited for within the budget.
-    if (o.redis.status !== 'ready') await waitReady(o.redis, o.timeoutMs);
-    if (o.addRedis && o.addRedis.status !== 'ready') await waitReady(o.addRedis, o.timeoutMs);
+    const fast = await oneTripAdd();
+    // Producer connections never queue commands offline; the one this event uses, if (re)connecting, is waited for
+    // within the budget.
+    const conn = fast ? (o.addRedis ?? o.redis) : o.redis;
+    if (conn.status !== 'ready') await waitReady(conn, o.timeoutMs);
     const jobId = intakeJobId(ev);
     const { counters, argv } = budgetArgs(o.keys, budget, noLimit);
-    const fast = await oneTripAdd();
     if (fast) {
       const r = await fast.add(ev, jobId, [o.keys.idem(ev.sourceId, ev.eventHash), o.queue.toKey(jobId), ...counters], argv);
       return r.kind === 'added' ? 'accepted' : r.kind === 'duplicate' ? 'duplicate' : r.waitMs;
